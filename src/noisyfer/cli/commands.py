@@ -1,0 +1,146 @@
+"""Implementations of the ``noisyfer`` subcommands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+from .tables import markdown_table, per_class_table, summary_table
+
+
+def synth(args) -> int:
+    from ..data.synthetic import SynthConfig, generate, generate_to, write_preview
+
+    config = SynthConfig(num_train=args.num_train, num_test=args.num_test, image_size=args.size, seed=args.seed,
+                         num_classes=args.classes, ambiguity=args.ambiguity, class_counts=args.class_counts)
+    if args.out:
+        root = generate_to(config, args.out, workers=args.workers)
+        from ..data.format import load_split
+
+        train = load_split(root, "train")
+        print(f"wrote {len(train)} train + {config.num_test} test images of {args.size}x{args.size} to {root}")
+        if args.preview is not None:
+            path = write_preview(train, args.preview or root / "preview.png")
+            print(f"preview: {path}")
+        return 0
+    if args.preview is None:
+        raise UserError("synth: give --out DIR to write a dataset, or --preview to only draw a preview grid")
+    small = SynthConfig(**{**config.__dict__, "num_train": min(config.num_train, 800), "num_test": 0})
+    train = generate(small, workers=args.workers)["train"]
+    path = write_preview(train, args.preview or "synth_preview.png")
+    print(f"preview: {path}")
+    return 0
+
+
+def noise(args) -> int:
+    from ..data.format import load_split
+    from ..noise import noise_from_dataset, save_noisy_labels
+
+    if not Path(args.data).is_dir():
+        raise UserError(f"--data: directory not found: {args.data}")
+    train = load_split(args.data, "train")
+    pairs = None
+    if args.pairs:
+        try:
+            pairs = json.loads(args.pairs)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--pairs: invalid JSON ({exc})") from None
+    if args.probs and not Path(args.probs).is_file():
+        raise UserError(f"--probs: file not found: {args.probs}")
+    result = noise_from_dataset(train, kind=args.kind, rate=args.rate, seed=args.seed, exact=args.exact,
+                                pairs=pairs, probs=args.probs)
+    save_noisy_labels(result, args.out)
+    print(f"{args.kind} noise, rate {args.rate:g}, seed {args.seed}: {int(result.flipped.sum())} of "
+          f"{len(result.labels)} labels changed (realized rate {result.realized_rate:.4f})")
+    header = ["given \\ noisy", *train.class_names]
+    rows = [[name, *[round(float(v), 3) for v in row]] for name, row in zip(train.class_names, result.transition)]
+    print(markdown_table(header, rows))
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
+    return 0
+
+
+def _split_items(items: list[str]) -> tuple[str | None, list[str]]:
+    config_file, overrides = None, []
+    for i, item in enumerate(items):
+        if "=" not in item and i == 0:
+            config_file = item
+        elif "=" not in item:
+            raise UserError(f"expected key=value, got '{item}' (only the first argument may be a config file)")
+        else:
+            overrides.append(item)
+    return config_file, overrides
+
+
+def _print_result(result) -> None:
+    summary = result.summary
+    print(summary_table(summary))
+    print()
+    print(per_class_table(summary["class_names"], summary.get("per_class_accuracy_last", [])))
+    print()
+    print(result.run_dir)
+
+
+def train(args) -> int:
+    from ..config import config_from_args
+    from ..engine import resume, train as run_training
+
+    config_file, overrides = _split_items(args.items)
+    resume_dir = next((o.split("=", 1)[1] for o in overrides if o.startswith("resume=")), None)
+    if resume_dir:
+        if config_file:
+            raise UserError("resume=RUN_DIR continues a run with its own config.yaml; do not give a config file")
+        result = resume(resume_dir, overrides)
+    else:
+        result = run_training(config_from_args(config_file, overrides))
+    _print_result(result)
+    return 0
+
+
+def evaluate(args) -> int:
+    from ..engine.evaluation import evaluate_run
+
+    report, out_path = evaluate_run(args.run_dir, checkpoint=args.checkpoint, split=args.split, device=args.device)
+    print(markdown_table(("metric", "value"), [("accuracy", report["accuracy"]),
+                                               ("balanced accuracy", report["balanced_accuracy"]),
+                                               ("samples", report["num_samples"]),
+                                               ("checkpoint", report["checkpoint"])]))
+    print()
+    print(per_class_table(report["class_names"], report["per_class_accuracy"]))
+    print(f"\nwrote {out_path}")
+    return 0
+
+
+def list_components(args) -> int:
+    from ..registry import BACKBONES, DATASETS, METHODS
+
+    for title, registry in (("methods", METHODS), ("backbones", BACKBONES), ("datasets", DATASETS)):
+        print(f"{title}:")
+        for entry in registry:
+            print(f"  {entry.name:<14} {entry.summary}")
+    return 0
+
+
+DEMO_OVERRIDES = [
+    "method=ce", "data=synthetic", "data.image_size=48", "data.num_train=6000", "data.num_test=1500",
+    "noise.kind=symmetric", "noise.rate=0.3", "noise.seed=0", "model.backbone=resnet_small",
+    "train.epochs=12", "train.batch_size=64", "train.lr=0.002", "train.schedule=cosine", "train.warmup_epochs=1",
+    "seed=0",
+]
+
+
+def demo(args) -> int:
+    from ..config import config_from_args
+    from ..engine import train as run_training
+
+    overrides = DEMO_OVERRIDES + [f"out={args.out}", f"device={args.device}"]
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    cfg = config_from_args(None, overrides)
+    print("noisyfer demo: cross-entropy on simulated faces with 30% symmetric label noise "
+          f"({cfg.data_options.num_train} training images, {cfg.train.epochs} epochs, {cfg.model.backbone})",
+          file=sys.stderr)
+    result = run_training(cfg)
+    _print_result(result)
+    return 0

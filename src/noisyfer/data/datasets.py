@@ -1,0 +1,125 @@
+"""Registered datasets and ``create_dataset``, the one entry point the engine uses.
+
+A dataset factory takes the run's ``data`` section (:class:`~noisyfer.config.DataConfig`) and its own
+options dataclass and returns splits in noisyfer's format, at least ``train`` and ``test``::
+
+    @register_dataset("mydata", options=MyOptions)
+    def mydata(*, config: DataConfig, options: MyOptions) -> dict[str, FERData]:
+        ...
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import DataConfig
+from ..errors import DataError, UserError
+from ..registry import DATASETS, register_dataset
+from .format import FERData, load_dataset, read_meta
+
+REQUIRED_SPLITS = ("train", "test")
+
+
+def default_cache_dir() -> Path:
+    """``$NOISYFER_CACHE``, else ``~/.cache/noisyfer``."""
+    return Path(os.environ.get("NOISYFER_CACHE") or Path.home() / ".cache" / "noisyfer")
+
+
+def cache_dir_of(config: DataConfig) -> Path:
+    return Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+
+
+def resize_images(images: np.ndarray, size: int, *, chunk: int = 2048) -> np.ndarray:
+    """Resize uint8 (N, H, W, 3) images to ``size`` x ``size`` (antialiased bilinear), in chunks."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = np.empty((images.shape[0], size, size, 3), dtype=np.uint8)
+    for start in range(0, images.shape[0], chunk):
+        x = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk])).permute(0, 3, 1, 2).float()
+        y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start:start + chunk] = y.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def _at_size(splits: dict[str, FERData], size: int | None) -> dict[str, FERData]:
+    if size is None:
+        return splits
+    return {
+        name: FERData(images=resize_images(s.images, size), labels=s.labels, class_names=s.class_names,
+                      columns=s.columns)
+        for name, s in splits.items()
+    }
+
+
+def create_dataset(config: DataConfig, options: object = None) -> dict[str, FERData]:
+    """Build the splits of the dataset named ``config.name``; checks that train and test exist."""
+    entry = DATASETS.get(config.name)
+    splits = entry.obj(config=config, options=options)
+    for split in REQUIRED_SPLITS:
+        if split not in splits:
+            raise DataError(f"dataset '{config.name}' has no '{split}' split (has: {', '.join(splits)})",
+                            path=config.root or config.name)
+        if len(splits[split]) == 0:
+            raise DataError(f"the '{split}' split of dataset '{config.name}' is empty", path=config.root or config.name)
+    return splits
+
+
+@register_dataset("noisyfer")
+def noisyfer_directory(*, config: DataConfig, options: None) -> dict[str, FERData]:
+    """Any directory in noisyfer's own format (``data.root``), e.g. written by ``noisyfer synth``."""
+    if not config.root:
+        raise UserError("data.root: the 'noisyfer' dataset needs the path of a dataset directory")
+    root = Path(config.root)
+    if not root.is_dir():
+        raise UserError(f"data.root: directory not found: {root}")
+    read_meta(root)
+    return _at_size(load_dataset(root, mmap=False), config.image_size)
+
+
+@dataclass
+class SyntheticOptions:
+    """Options of the ``synthetic`` dataset (the FER simulator); see ``noisyfer.data.synthetic``.
+
+    Attributes
+    ----------
+    num_train, num_test
+        Split sizes.
+    classes
+        7 (basic expressions) or 8 (with contempt).
+    seed
+        Simulator seed (independent of the training seed).
+    ambiguity
+        Share of faces blending two expressions.
+    class_counts
+        ``rafdb`` (RAF-DB-like imbalance) or ``balanced``.
+    """
+
+    num_train: int = 10000
+    num_test: int = 2000
+    classes: int = 7
+    seed: int = 0
+    ambiguity: float = 0.3
+    class_counts: str = "rafdb"
+
+
+@register_dataset("synthetic", options=SyntheticOptions)
+def synthetic(*, config: DataConfig, options: SyntheticOptions) -> dict[str, FERData]:
+    """FER simulator with ground truth; generated once per setting and cached (``data.cache_dir``).
+
+    With ``data.root`` set, reads a directory written by ``noisyfer synth --out`` instead.
+    """
+    if config.root:
+        return noisyfer_directory(config=config, options=None)
+    from .synthetic import SynthConfig, load_or_generate
+
+    synth = SynthConfig(num_train=options.num_train, num_test=options.num_test,
+                        image_size=config.image_size or 64, num_classes=options.classes, seed=options.seed,
+                        ambiguity=options.ambiguity, class_counts=options.class_counts)
+    splits, _ = load_or_generate(synth, cache_dir=cache_dir_of(config) / "synthetic")
+    return splits

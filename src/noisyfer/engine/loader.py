@@ -1,0 +1,120 @@
+"""Batches straight from decoded tensors: no per-sample Python, no worker processes.
+
+The whole split is held as one uint8 tensor (N, H, W, 3), on the training device when it fits (a
+GPU) or in host memory. A batch is one index gather, one copy, one permute and one cast. The order of
+an epoch comes from a generator seeded by ``(seed, epoch)``, so any epoch can be replayed exactly
+after a resume without replaying the ones before it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.format import FERData
+from ..methods.base import Batch
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """Generator for epoch ``epoch`` of a run seeded ``seed`` (independent streams per epoch)."""
+    stream = np.random.SeedSequence([int(seed), int(epoch), 0x5A3D]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(stream) & ((1 << 63) - 1))
+
+
+def class_balanced_weights(labels: np.ndarray | Tensor, num_classes: int) -> Tensor:
+    """Per-sample weights 1 / n_class, so each class is drawn equally often (absent classes get 0)."""
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    counts = torch.bincount(labels, minlength=num_classes).double()
+    per_class = torch.where(counts > 0, 1.0 / counts.clamp_min(1), torch.zeros_like(counts))
+    return per_class[labels]
+
+
+def epoch_order(*, num_samples: int, seed: int, epoch: int, sampler: str, labels: np.ndarray | None = None,
+                num_classes: int | None = None) -> Tensor:
+    """Sample indices of one epoch: ``random`` (a permutation) or ``balanced`` (class-balanced, with
+    replacement, as many draws as samples)."""
+    gen = epoch_generator(seed, epoch)
+    if sampler == "random":
+        return torch.randperm(num_samples, generator=gen)
+    if sampler == "balanced":
+        if labels is None or num_classes is None:
+            raise ValueError("the balanced sampler needs labels and num_classes")
+        weights = class_balanced_weights(labels, num_classes)
+        return torch.multinomial(weights, num_samples, replacement=True, generator=gen)
+    raise ValueError(f"unknown sampler '{sampler}'")
+
+
+class TensorLoader:
+    """Iterates batches of a split held as tensors.
+
+    Parameters
+    ----------
+    data
+        The split.
+    labels
+        Labels served in ``Batch.labels`` (the training labels after noise), default ``data.labels``.
+    columns
+        Names of ``data.columns`` to serve in ``Batch.columns`` (numeric columns only).
+    device
+        Where batches go. On CUDA the image tensor is moved there once, if it takes at most
+        ``device_fraction`` of the free memory.
+    """
+
+    def __init__(self, data: FERData, *, batch_size: int, device: torch.device, labels: np.ndarray | None = None,
+                 columns: tuple[str, ...] = (), device_fraction: float = 0.25):
+        self.batch_size = int(batch_size)
+        self.device = device
+        self.num_samples = len(data)
+        images = torch.from_numpy(np.ascontiguousarray(data.images))
+        labels_array = data.labels if labels is None else np.asarray(labels)
+        self.labels_np = labels_array.astype(np.int64)
+        self.num_classes = data.num_classes
+        self.labels = torch.from_numpy(self.labels_np.copy())
+        missing = [c for c in columns if c not in data.columns]
+        if missing:
+            raise KeyError(f"dataset has no column(s) {missing}; it has {sorted(data.columns)}")
+        self.columns: Mapping[str, Tensor] = {c: torch.from_numpy(np.asarray(data.columns[c])) for c in columns}
+        if device.type == "cuda" and self._fits_on_device(images, device, device_fraction):
+            images = images.to(device)
+            self.labels = self.labels.to(device)
+            self.columns = {k: v.to(device) for k, v in self.columns.items()}
+        elif device.type == "cuda":
+            images = images.pin_memory()
+        self.images = images
+
+    @staticmethod
+    def _fits_on_device(images: Tensor, device: torch.device, fraction: float) -> bool:
+        free, _ = torch.cuda.mem_get_info(device)
+        return images.numel() * images.element_size() <= fraction * free
+
+    def batch(self, indices: Tensor) -> Batch:
+        """The batch of dataset ``indices`` (int64, CPU), images as float in [0, 1] on the device."""
+        on_device = self.images.device == self.device
+        idx = indices.to(self.device) if on_device else indices
+        raw = self.images.index_select(0, idx)
+        raw = raw.to(self.device, non_blocking=True)
+        images = raw.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        labels = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
+        columns = {k: v.index_select(0, idx).to(self.device, non_blocking=True) for k, v in self.columns.items()}
+        return Batch(images=images, labels=labels, indices=indices.to(self.device, non_blocking=True), columns=columns)
+
+    def train_batches(self, *, seed: int, epoch: int, sampler: str = "random", drop_last: bool = True) -> Iterator[Batch]:
+        order = epoch_order(num_samples=self.num_samples, seed=seed, epoch=epoch, sampler=sampler,
+                            labels=self.labels_np, num_classes=self.num_classes)
+        yield from self._batches(order, drop_last=drop_last)
+
+    def eval_batches(self) -> Iterator[Batch]:
+        yield from self._batches(torch.arange(self.num_samples), drop_last=False)
+
+    def num_batches(self, *, drop_last: bool) -> int:
+        if drop_last:
+            return self.num_samples // self.batch_size
+        return -(-self.num_samples // self.batch_size)
+
+    def _batches(self, order: Tensor, *, drop_last: bool) -> Iterator[Batch]:
+        stop = self.num_batches(drop_last=drop_last) * self.batch_size
+        for start in range(0, min(stop, order.shape[0]), self.batch_size):
+            yield self.batch(order[start:start + self.batch_size])

@@ -1,0 +1,293 @@
+"""The training loop every method runs in.
+
+``train(cfg)`` builds the experiment, then for each epoch: the method's ``on_epoch_start``; for each
+batch (dataset indices included) the method's ``training_step``, backward, optimizer step(s); the
+method's ``on_epoch_end``; evaluation of ``predict`` on the test split; metrics, TensorBoard,
+per-sample records, summary and a checkpoint. A run killed at any point resumes from its last
+checkpoint and reproduces the uninterrupted run's numbers exactly (same machine, same config).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..config import RunConfig, load_yaml, parse_override, resolve_config, set_dotted
+from ..errors import TrainingDiverged, UserError
+from ..methods.base import Method, TrainingSetup
+from .build import Experiment, build_experiment, make_training_labels, resolve_device
+from .loader import TensorLoader
+from .metrics import RunningAgreement, classification_report
+from .optim import Schedule, build_optimizers
+from .rundir import RunDirectory, default_run_name, rng_state, set_rng_state
+from .summary import summarize
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict
+
+
+class Precision:
+    """Mixed precision policy: bf16 autocast (or fp16 with loss scaling) on CUDA when ``train.amp`` allows."""
+
+    def __init__(self, mode: str, device: torch.device):
+        enabled = mode == "on" or (mode == "auto" and device.type == "cuda")
+        self.dtype = None
+        if enabled:
+            if device.type == "cuda":
+                self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            else:
+                self.dtype = torch.bfloat16
+        self.device = device
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
+
+    def autocast(self):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+
+def evaluate(method: Method, loader: TensorLoader, precision: Precision, augment) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes and logits (float32, CPU) of ``method`` over ``loader`` in order."""
+    method.eval()
+    logits = []
+    with torch.no_grad(), precision.autocast():
+        for batch in loader.eval_batches():
+            logits.append(method.predict(augment.eval(batch.images)).float())
+    out = torch.cat(logits).cpu().numpy()
+    return out.argmax(1), out
+
+
+class Trainer:
+    """Runs (or resumes) one training run into one run directory."""
+
+    def __init__(self, cfg: RunConfig, run: RunDirectory, *, resuming: bool):
+        self.cfg = cfg
+        self.run = run
+        self.device = resolve_device(cfg.device)
+        self.exp: Experiment = build_experiment(cfg, device=self.device)
+        self.method = self.exp.method
+        self.labels = self._training_labels(resuming)
+        self.train_loader = TensorLoader(self.exp.train, batch_size=cfg.train.batch_size, device=self.device,
+                                         labels=self.labels.labels, columns=self.method.columns)
+        self.test_loader = TensorLoader(self.exp.test, batch_size=cfg.train.eval_batch_size, device=self.device)
+        self.steps_per_epoch = self.train_loader.num_batches(drop_last=cfg.train.drop_last)
+        if self.steps_per_epoch == 0:
+            raise UserError(f"train.batch_size={cfg.train.batch_size} is larger than the training set "
+                            f"({len(self.exp.train)} samples) with drop_last")
+        self.method.setup(TrainingSetup(labels=self.train_loader.labels, columns=self.exp.train.columns,
+                                        class_names=self.exp.class_names, epochs=cfg.train.epochs,
+                                        steps_per_epoch=self.steps_per_epoch, device=self.device))
+        self.optimizers = build_optimizers(self.method.param_groups(lr=cfg.train.lr,
+                                                                    weight_decay=cfg.train.weight_decay), cfg.train)
+        self.schedule = Schedule(self.optimizers, cfg.train, self.steps_per_epoch)
+        self.precision = Precision(cfg.train.amp, self.device)
+        true = self._reference_labels()
+        self.agreement = RunningAgreement(given=self.train_loader.labels,
+                                          true=None if true is None else torch.as_tensor(true).to(self.train_loader.labels.device))
+        report = getattr(self.method.backbone, "pretrained_report", None)
+        self.pretrained = report.summary if report is not None else None
+        if self.pretrained:
+            tqdm.write(f"pretrained weights: {self.pretrained}")
+        self.history: list[dict] = []
+        self.start_epoch = 1
+        if resuming:
+            self._restore()
+
+    # -- set-up helpers --------------------------------------------------------------------
+    def _training_labels(self, resuming: bool):
+        from ..noise import load_noisy_labels, save_noisy_labels
+
+        path = self.run.path / "train_labels.csv"
+        train = self.exp.train
+        if resuming and path.is_file():
+            return load_noisy_labels(path, num_samples=len(train), num_classes=train.num_classes)
+        labels = make_training_labels(self.cfg, train)
+        save_noisy_labels(labels, path)
+        return labels
+
+    def _reference_labels(self) -> np.ndarray | None:
+        """Labels to measure memorization against: the simulator's truth, or the pre-noise labels."""
+        if "true_label" in self.exp.train.columns:
+            return np.asarray(self.exp.train.columns["true_label"], dtype=np.int64)
+        if self.cfg.noise.kind != "none" or self.cfg.noise.file:
+            return np.asarray(self.labels.original, dtype=np.int64)
+        return None
+
+    def _restore(self) -> None:
+        latest = self.run.latest_checkpoint()
+        if latest is None:
+            self.run.truncate_metrics(0)
+            return
+        epoch, path = latest
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.method.load_state_dict(state["method"])
+        for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(opt_state)
+        self.precision.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.history = self.run.truncate_metrics(epoch)
+        self.start_epoch = epoch + 1
+        tqdm.write(f"resuming {self.run.path} after epoch {epoch}")
+
+    # -- the loop --------------------------------------------------------------------------
+    def fit(self) -> RunResult:
+        from torch.utils.tensorboard import SummaryWriter
+
+        cfg, method = self.cfg, self.method
+        total_steps = cfg.train.epochs * self.steps_per_epoch
+        writer = SummaryWriter(str(self.run.tensorboard), purge_step=self.start_epoch)
+        bar = tqdm(total=total_steps, initial=(self.start_epoch - 1) * self.steps_per_epoch, unit="step",
+                   desc=self.run.path.name[-40:], dynamic_ncols=True, disable=None)
+        started = time.time()
+        try:
+            for epoch in range(self.start_epoch, cfg.train.epochs + 1):
+                t0 = time.time()
+                train_logs = self._train_epoch(epoch, bar)
+                record = {"epoch": epoch, **train_logs, **method.on_epoch_end(epoch)}
+                preds, _ = evaluate(method, self.test_loader, self.precision, self.exp.augment)
+                report = classification_report(self.exp.test.labels, preds, self.exp.train.num_classes)
+                record.update(report.as_dict("test_"))
+                record["time_epoch_s"] = round(time.time() - t0, 3)
+                self._end_epoch(epoch, record, writer)
+                bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{report.accuracy:.3f}")
+                tqdm.write(f"epoch {epoch}/{cfg.train.epochs}  loss {record['train_loss']:.4f}  "
+                           f"test acc {report.accuracy:.4f}  balanced {report.balanced_accuracy:.4f}  "
+                           f"({record['time_epoch_s']:.1f}s)")
+        finally:
+            bar.close()
+            writer.close()
+        summary = self._summary(status="finished", elapsed=time.time() - started)
+        return RunResult(run_dir=self.run.path, summary=summary)
+
+    def _train_epoch(self, epoch: int, bar) -> dict:
+        cfg, method = self.cfg, self.method
+        method.train()
+        method.on_epoch_start(epoch)
+        self.agreement.reset()
+        sums: dict[str, torch.Tensor] = {}
+        check_every = 1 if self.device.type == "cpu" else max(cfg.train.log_every, 1)
+        window_loss = torch.zeros((), device=self.device)
+        params = [p for p in method.parameters() if p.requires_grad]
+        lr = cfg.train.lr
+        batches = self.train_loader.train_batches(seed=cfg.seed, epoch=epoch, sampler=cfg.train.sampler,
+                                                  drop_last=cfg.train.drop_last)
+        for step, batch in enumerate(batches):
+            lr = self.schedule.set_step(epoch, step)
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            with self.precision.autocast():
+                out = method.training_step(batch, epoch=epoch)
+            loss = out.loss
+            self.precision.scaler.scale(loss).backward()
+            if cfg.train.grad_clip:
+                for opt in self.optimizers:
+                    self.precision.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
+            for opt in self.optimizers:
+                self.precision.scaler.step(opt)
+            self.precision.scaler.update()
+            loss = loss.detach().float()
+            window_loss = window_loss + loss
+            for key, value in {"loss": loss, **out.logs}.items():
+                value = torch.as_tensor(value, dtype=torch.float32).detach().to(self.device)
+                sums[key] = sums[key] + value if key in sums else value
+            if out.logits is not None:
+                self.agreement.update(out.logits.detach(), batch.indices)
+            if (step + 1) % check_every == 0 or step + 1 == self.steps_per_epoch:
+                value = float(window_loss)
+                if not math.isfinite(value):
+                    first = step + 2 - check_every if check_every > 1 else step + 1
+                    raise TrainingDiverged(
+                        f"loss is {value} at epoch {epoch}, step {max(first, 1)}..{step + 1} of "
+                        f"{self.steps_per_epoch}; lower train.lr or check the data. The last good state "
+                        f"is the checkpoint of epoch {epoch - 1} in {self.run.checkpoints}")
+                window_loss = torch.zeros((), device=self.device)
+            bar.update(1)
+        logs = {f"train_{k}": float(v) / self.steps_per_epoch for k, v in sums.items()}
+        logs["lr"] = lr
+        logs.update(self.agreement.compute())
+        return logs
+
+    def _end_epoch(self, epoch: int, record: dict, writer) -> None:
+        self.history.append(record)
+        self.run.append_metrics(record)
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and key != "epoch":
+                writer.add_scalar(key.replace("train_", "train/").replace("test_", "test/"), value, epoch)
+        writer.flush()
+        self.run.save_samples(epoch, self.method.epoch_record())
+        earlier = [r["test_accuracy"] for r in self.history[:-1]]
+        if not earlier or record["test_accuracy"] > max(earlier):  # first epoch of the best, as the summary
+            torch.save({"epoch": epoch, "method": self.method.state_dict()}, self.run.best_model)
+        state = {
+            "epoch": epoch,
+            "method": self.method.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "scaler": self.precision.scaler.state_dict(),
+            "rng": rng_state(),
+            "noisyfer_version": __version__,
+        }
+        self.run.save_checkpoint(epoch, state, keep=self.cfg.train.keep_checkpoints)
+        self._summary(status="running" if epoch < self.cfg.train.epochs else "finished")
+
+    def _summary(self, *, status: str, elapsed: float | None = None) -> dict:
+        summary = summarize(self.history, class_names=self.exp.class_names)
+        summary.update({
+            "status": status,
+            "method": self.cfg.method,
+            "data": self.cfg.data.name,
+            "backbone": self.cfg.model.backbone,
+            "noise": {"kind": self.labels.kind, "rate": self.labels.rate,
+                      "realized_rate": self.labels.realized_rate},
+            "pretrained": self.pretrained,
+            "seed": self.cfg.seed,
+            "epochs": self.cfg.train.epochs,
+            "device": str(self.device),
+            "run_dir": str(self.run.path),
+        })
+        if elapsed is not None:
+            summary["elapsed_s"] = round(elapsed, 1)
+        self.run.write_summary(summary)
+        return summary
+
+
+RESUME_OVERRIDES = ("train.epochs", "device", "resume")
+
+
+def train(cfg: RunConfig) -> RunResult:
+    """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``."""
+    if cfg.resume:
+        return resume(cfg.resume)
+    name = cfg.name or default_run_name(cfg.method, cfg.data.name, cfg.noise.kind, cfg.noise.rate, cfg.seed)
+    run = RunDirectory.create(cfg.out, name)
+    run.config.write_text(cfg.to_yaml())
+    return Trainer(cfg, run, resuming=False).fit()
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None) -> RunResult:
+    """Continue a killed run from its last checkpoint; only ``train.epochs`` and ``device`` may change."""
+    run = RunDirectory.existing(run_dir)
+    tree = load_yaml(run.config)
+    tree["resume"] = None
+    for item in overrides or []:
+        key, value = parse_override(item)
+        if key == "resume":
+            continue
+        if key not in RESUME_OVERRIDES:
+            raise UserError(f"'{item}': a resumed run keeps its configuration; only "
+                            f"{', '.join(RESUME_OVERRIDES[:2])} may change")
+        set_dotted(tree, key, value)
+    cfg = resolve_config(tree)
+    run.config.write_text(cfg.to_yaml())
+    return Trainer(cfg, run, resuming=True).fit()

@@ -1,0 +1,106 @@
+"""Per-sample state of a method (relabels, EMA targets, memory banks), indexed by dataset index.
+
+State lives in the method, never in the dataset object. Every change goes through
+:meth:`SampleState.update`, the one place a distributed run gathers: when ``torch.distributed`` is
+initialised, each rank contributes the indices and values of its own sub-batch and every rank
+applies all of them, so the replicas stay identical.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def _all_gather_rows(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` (rows may differ in number per rank) from every rank, in rank order."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    count = torch.tensor([tensor.shape[0]], device=tensor.device)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    longest = int(max(c.item() for c in counts))
+    padded = tensor.new_zeros((longest, *tensor.shape[1:]))
+    padded[: tensor.shape[0]] = tensor
+    gathered = [torch.zeros_like(padded) for _ in range(world)]
+    dist.all_gather(gathered, padded)
+    return torch.cat([g[: int(c.item())] for g, c in zip(gathered, counts)])
+
+
+def distributed_world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+class SampleState(nn.Module):
+    """Named per-sample tensors, shape ``(num_samples, ...)``, saved with the method's state dict.
+
+    Parameters
+    ----------
+    num_samples
+        Size of the training set; every tensor's first dimension.
+
+    Examples
+    --------
+    >>> state = SampleState(num_samples=4)
+    >>> state.register("labels", torch.tensor([0, 1, 2, 1]))
+    >>> state.update("labels", torch.tensor([3]), torch.tensor([0]))
+    >>> state["labels"].tolist()
+    [0, 1, 2, 0]
+    """
+
+    def __init__(self, num_samples: int):
+        super().__init__()
+        self.num_samples = int(num_samples)
+        self._names: list[str] = []
+
+    def register(self, name: str, initial: Tensor) -> None:
+        """Add a tensor; ``initial`` must have ``num_samples`` rows."""
+        if initial.shape[0] != self.num_samples:
+            raise ValueError(
+                f"state '{name}' has {initial.shape[0]} rows, expected {self.num_samples} (one per training sample)"
+            )
+        if name in self._names:
+            raise ValueError(f"state '{name}' is registered twice")
+        self.register_buffer(name, initial.clone())
+        self._names.append(name)
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def __getitem__(self, name: str) -> Tensor:
+        if name not in self._names:
+            raise KeyError(f"no per-sample state '{name}' (have: {', '.join(self._names)})")
+        return getattr(self, name)
+
+    @torch.no_grad()
+    def update(self, name: str, indices: Tensor, values: Tensor) -> None:
+        """Set rows ``indices`` of ``name`` to ``values`` (gathered over ranks when distributed).
+
+        Within one call an index should appear once; if it appears several times (sampling with
+        replacement), the last occurrence wins, as in a sequential loop.
+        """
+        target = self[name]
+        indices = indices.to(target.device, torch.long)
+        values = values.detach().to(target.device, target.dtype)
+        if values.shape[1:] != target.shape[1:] or values.shape[0] != indices.shape[0]:
+            raise ValueError(
+                f"update of '{name}': got values {tuple(values.shape)} for {indices.shape[0]} indices, "
+                f"rows must be {tuple(target.shape[1:])}"
+            )
+        if distributed_world_size() > 1:
+            indices = _all_gather_rows(indices)
+            values = _all_gather_rows(values)
+        # The bounds check reads values back from the device; on an accelerator it would stall the step.
+        if not indices.is_cuda and indices.numel() and (
+            int(indices.min()) < 0 or int(indices.max()) >= self.num_samples
+        ):
+            raise IndexError(f"update of '{name}': index outside 0..{self.num_samples - 1}")
+        # index_put_ with duplicate indices is undefined in order; keep the last occurrence.
+        order = torch.arange(indices.shape[0], device=indices.device)
+        last = torch.full((self.num_samples,), -1, dtype=torch.long, device=indices.device)
+        last.scatter_reduce_(0, indices, order, reduce="amax")
+        keep = last[indices] == order
+        target[indices[keep]] = values[keep]
