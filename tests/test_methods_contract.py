@@ -24,7 +24,7 @@ def _method(name: str, data, seed: int = 0):
     entry = METHODS.get(name)
     options = entry.options() if entry.options else None
     method = create_method(name, backbone=create_backbone("resnet_tiny"), num_classes=data.num_classes,
-                           num_train=len(data), options=options,
+                           num_train=len(data), options=options, image_size=data.images.shape[1],
                            augment=Augmenter(AugmentConfig(), image_size=data.images.shape[1]))
     loader = TensorLoader(data, batch_size=16, device=torch.device("cpu"), columns=method.columns)
     method.setup(TrainingSetup(labels=loader.labels, columns=data.columns, class_names=data.class_names,

@@ -44,10 +44,11 @@ def seed_everything(seed: int, *, deterministic: bool) -> None:
 
 
 def create_method(name: str, *, backbone: torch.nn.Module, num_classes: int, num_train: int, options: object,
-                  augment: Augmenter) -> Method:
+                  augment: Augmenter, image_size: int) -> Method:
     """Instantiate the registered method ``name`` around ``backbone``."""
     cls = METHODS.get(name).obj
-    return cls(backbone=backbone, num_classes=num_classes, num_train=num_train, options=options, augment=augment)
+    return cls(backbone=backbone, num_classes=num_classes, num_train=num_train, options=options, augment=augment,
+               image_size=image_size)
 
 
 def make_training_labels(cfg: RunConfig, train: FERData):
@@ -102,5 +103,5 @@ def build_experiment(cfg: RunConfig, *, device: torch.device | None = None) -> E
     backbone = create_backbone(cfg.model.backbone, num_classes=None, pretrained=cfg.model.pretrained,
                                **cfg.model.options)
     method = create_method(cfg.method, backbone=backbone, num_classes=train.num_classes, num_train=len(train),
-                           options=cfg.method_options, augment=augment)
+                           options=cfg.method_options, augment=augment, image_size=int(train.images.shape[1]))
     return Experiment(config=cfg, device=device, train=train, test=test, augment=augment, method=method.to(device))

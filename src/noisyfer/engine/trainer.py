@@ -87,7 +87,8 @@ class Trainer:
                             f"({len(self.exp.train)} samples) with drop_last")
         self.method.setup(TrainingSetup(labels=self.train_loader.labels, columns=self.exp.train.columns,
                                         class_names=self.exp.class_names, epochs=cfg.train.epochs,
-                                        steps_per_epoch=self.steps_per_epoch, device=self.device))
+                                        steps_per_epoch=self.steps_per_epoch, device=self.device,
+                                        fetch=self.train_loader.batch))
         self.optimizers = build_optimizers(self.method.param_groups(lr=cfg.train.lr,
                                                                     weight_decay=cfg.train.weight_decay), cfg.train)
         self.schedule = Schedule(self.optimizers, cfg.train, self.steps_per_epoch)
@@ -180,6 +181,7 @@ class Trainer:
         window_loss = torch.zeros((), device=self.device)
         params = [p for p in method.parameters() if p.requires_grad]
         lr = cfg.train.lr
+        skipped = 0
         batches = self.train_loader.train_batches(seed=cfg.seed, epoch=epoch, sampler=cfg.train.sampler,
                                                   drop_last=cfg.train.drop_last)
         for step, batch in enumerate(batches):
@@ -188,6 +190,10 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
             with self.precision.autocast():
                 out = method.training_step(batch, epoch=epoch)
+            if out.loss is None:
+                skipped += 1
+                bar.update(1)
+                continue
             loss = out.loss
             self.precision.scaler.scale(loss).backward()
             if cfg.train.grad_clip:
@@ -214,8 +220,11 @@ class Trainer:
                         f"is the checkpoint of epoch {epoch - 1} in {self.run.checkpoints}")
                 window_loss = torch.zeros((), device=self.device)
             bar.update(1)
-        logs = {f"train_{k}": float(v) / self.steps_per_epoch for k, v in sums.items()}
+        done = max(self.steps_per_epoch - skipped, 1)
+        logs = {f"train_{k}": float(v) / done for k, v in sums.items()}
         logs["lr"] = lr
+        if skipped:
+            logs["train_skipped_steps"] = skipped
         logs.update(self.agreement.compute())
         return logs
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -88,7 +88,9 @@ class StepOutput:
     Attributes
     ----------
     loss
-        Scalar tensor the engine back-propagates.
+        Scalar tensor the engine back-propagates, or ``None`` to skip the optimizer step for this
+        batch (e.g. DMUE skips batches lacking two samples of a class); skipped steps are counted
+        in the epoch's ``train_skipped_steps``.
     logits
         Optional (N, C) predictions for the batch samples; the engine uses them for the running
         training accuracy against the given and the true labels (memorization).
@@ -97,7 +99,7 @@ class StepOutput:
         device until the epoch ends, so logging costs no synchronisation.
     """
 
-    loss: Tensor
+    loss: Tensor | None
     logits: Tensor | None = None
     logs: dict[str, Any] = field(default_factory=dict)
 
@@ -112,6 +114,9 @@ class TrainingSetup:
     epochs: int
     steps_per_epoch: int
     device: torch.device
+    #: ``fetch(indices)`` -> :class:`Batch` of any training samples (images in [0, 1], given labels),
+    #: e.g. to forward a sample's neighbours.
+    fetch: Callable[[Tensor], "Batch"] | None = None
 
 
 class Method(nn.Module, abc.ABC):
@@ -124,6 +129,8 @@ class Method(nn.Module, abc.ABC):
         output has ``feature_map`` (N, D, h, w) and ``features`` (N, D).
     num_classes, num_train
         Number of classes, and of training samples (the size of per-sample state).
+    image_size
+        Side of the (square) input images, for heads whose size depends on the feature map.
     options
         The method's options dataclass instance (``None`` if it registered none).
     augment
@@ -133,11 +140,13 @@ class Method(nn.Module, abc.ABC):
     #: Dataset columns (see ``noisyfer.data.format.COLUMNS``) put into ``Batch.columns``.
     columns: tuple[str, ...] = ()
 
-    def __init__(self, *, backbone: nn.Module, num_classes: int, num_train: int, options: Any, augment: Any):
+    def __init__(self, *, backbone: nn.Module, num_classes: int, num_train: int, options: Any, augment: Any,
+                 image_size: int):
         super().__init__()
         self.backbone = backbone
         self.num_classes = int(num_classes)
         self.num_train = int(num_train)
+        self.image_size = int(image_size)
         self.options = options
         self.augment = augment
         self.state = SampleState(num_train)
@@ -169,5 +178,10 @@ class Method(nn.Module, abc.ABC):
                  "weight_decay": weight_decay}]
 
     def epoch_record(self) -> dict[str, Tensor]:
-        """Per-sample arrays saved after each epoch (``samples/epoch_NNN.npz`` in the run)."""
+        """Per-sample arrays (first dimension ``num_train``) saved after each epoch as
+        ``samples/epoch_NNN.npz`` in the run, for the analyses. Conventional keys, so that analyses
+        find them whatever the method: ``labels`` (current training labels of a relabeling method),
+        ``clean_score`` (higher = more likely correctly labelled: attention weight, certainty,
+        1 - uncertainty), ``label_dist`` (N, C learned or constructed label distributions),
+        ``lambda`` (per-sample uncertainty factors)."""
         return {}

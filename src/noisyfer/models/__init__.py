@@ -1,0 +1,30 @@
+"""Backbones (ResNets with torchvision names), pretrained-weight loading and class activation maps.
+
+>>> import torch
+>>> from noisyfer.models import create_backbone
+>>> net = create_backbone("resnet_tiny", num_classes=7)
+>>> out = net(torch.zeros(2, 3, 64, 64))   # BackboneOutput(feature_map, features, logits)
+"""
+
+from __future__ import annotations
+
+from .backbones import ResNetOptions, SmallResNetOptions, TinyResNetOptions, create_backbone
+from .cam import cam
+from .pretrained import LAYOUTS, LoadReport, load_pretrained
+from .resnet import STEMS, BackboneOutput, BasicBlock, Bottleneck, ResNet
+
+__all__ = [
+    "LAYOUTS",
+    "STEMS",
+    "BackboneOutput",
+    "BasicBlock",
+    "Bottleneck",
+    "LoadReport",
+    "ResNet",
+    "ResNetOptions",
+    "SmallResNetOptions",
+    "TinyResNetOptions",
+    "cam",
+    "create_backbone",
+    "load_pretrained",
+]
