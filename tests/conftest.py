@@ -12,7 +12,7 @@ from noisyfer.data.format import FERData, save_dataset
 def make_tiny_split(n: int, *, size: int = 32, seed: int = 0) -> FERData:
     """Images whose class is a bright square at a class-specific place: a CNN learns it in 1-2 epochs.
 
-    Carries ``true_label`` and ``label_dist`` columns like the simulator.
+    Carries ``true_label``, ``label_dist`` and (pseudo) valence/arousal columns like the simulator.
     """
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % len(BASIC7)
@@ -24,8 +24,13 @@ def make_tiny_split(n: int, *, size: int = 32, seed: int = 0) -> FERData:
         images[labels == c, y * cell:(y + 1) * cell, x * cell:(x + 1) * cell, :] += 150
     dist = np.full((n, len(BASIC7)), 0.02, dtype=np.float32)
     dist[np.arange(n), labels] = 1 - 0.02 * (len(BASIC7) - 1)
+    # class centres on the circumplex (neutral, happiness, sadness, surprise, fear, disgust, anger)
+    va_centre = np.array([[0.0, 0.0], [0.8, 0.5], [-0.7, -0.4], [0.3, 0.8], [-0.6, 0.7], [-0.7, 0.3], [-0.5, 0.8]])
+    va = np.clip(va_centre[labels] + rng.normal(0, 0.1, (n, 2)), -1, 1).astype(np.float32)
+    pseudo = np.clip(va + rng.normal(0, 0.15, (n, 2)), -1, 1).astype(np.float32)
     return FERData(images=images, labels=labels, class_names=BASIC7,
-                   columns={"true_label": labels.copy(), "label_dist": dist})
+                   columns={"true_label": labels.copy(), "label_dist": dist, "valence": va[:, 0],
+                            "arousal": va[:, 1], "pseudo_valence": pseudo[:, 0], "pseudo_arousal": pseudo[:, 1]})
 
 
 @pytest.fixture(scope="session")
