@@ -26,7 +26,7 @@ def _method(name: str, data, seed: int = 0):
     method = create_method(name, backbone=create_backbone("resnet_tiny"), num_classes=data.num_classes,
                            num_train=len(data), options=options, image_size=data.images.shape[1],
                            augment=Augmenter(AugmentConfig(), image_size=data.images.shape[1]))
-    loader = TensorLoader(data, batch_size=16, device=torch.device("cpu"), columns=method.columns)
+    loader = TensorLoader(data, batch_size=32, device=torch.device("cpu"), columns=method.columns)
     method.setup(TrainingSetup(labels=loader.labels, columns=data.columns, class_names=data.class_names,
                                epochs=2, steps_per_epoch=loader.num_batches(drop_last=True),
                                device=torch.device("cpu")))
@@ -35,13 +35,17 @@ def _method(name: str, data, seed: int = 0):
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_step_gives_finite_loss_and_gradients(name):
-    data = make_tiny_split(64)
+    data = make_tiny_split(128)
     method, loader = _method(name, data)
     method.train()
     method.on_epoch_start(1)
-    batch = next(iter(loader.train_batches(seed=0, epoch=1)))
-    out = method.training_step(batch, epoch=1)
-    assert isinstance(out, StepOutput)
+    for batch in loader.train_batches(seed=0, epoch=1):
+        out = method.training_step(batch, epoch=1)
+        assert isinstance(out, StepOutput)
+        if out.loss is not None:  # a method may skip a batch (DMUE: fewer than 2 samples of a class)
+            break
+    else:
+        pytest.fail("every batch of the epoch was skipped")
     assert out.loss.dim() == 0 and torch.isfinite(out.loss)
     out.loss.backward()
     grads = [p.grad for p in method.backbone.parameters() if p.requires_grad]

@@ -73,6 +73,7 @@ class TensorLoader:
         self.labels_np = labels_array.astype(np.int64)
         self.num_classes = data.num_classes
         self.labels = torch.from_numpy(self.labels_np.copy())
+        self.host_labels = self.labels
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise KeyError(f"dataset has no column(s) {missing}; it has {sorted(data.columns)}")
@@ -99,7 +100,8 @@ class TensorLoader:
         images = raw.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
         labels = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
         columns = {k: v.index_select(0, idx).to(self.device, non_blocking=True) for k, v in self.columns.items()}
-        return Batch(images=images, labels=labels, indices=indices.to(self.device, non_blocking=True), columns=columns)
+        return Batch(images=images, labels=labels, indices=indices.to(self.device, non_blocking=True), columns=columns,
+                     host_labels=self.host_labels.index_select(0, indices.cpu()))
 
     def train_batches(self, *, seed: int, epoch: int, sampler: str = "random", drop_last: bool = True) -> Iterator[Batch]:
         order = epoch_order(num_samples=self.num_samples, seed=seed, epoch=epoch, sampler=sampler,

@@ -162,9 +162,11 @@ class Trainer:
                 record["time_epoch_s"] = round(time.time() - t0, 3)
                 self._end_epoch(epoch, record, writer)
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{report.accuracy:.3f}")
+                done = epoch - self.start_epoch + 1
+                eta = (time.time() - started) / done * (cfg.train.epochs - epoch)
                 tqdm.write(f"epoch {epoch}/{cfg.train.epochs}  loss {record['train_loss']:.4f}  "
                            f"test acc {report.accuracy:.4f}  balanced {report.balanced_accuracy:.4f}  "
-                           f"({record['time_epoch_s']:.1f}s)")
+                           f"({record['time_epoch_s']:.1f}s, eta {eta / 60:.1f} min)")
         finally:
             bar.close()
             writer.close()

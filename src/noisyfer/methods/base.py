@@ -70,12 +70,16 @@ class Batch:
         int64 (N,): dataset indices, the key of every per-sample state.
     columns
         Extra per-sample columns the method asked for in :attr:`Method.columns` (e.g. ``label_dist``).
+    host_labels
+        The same labels on the CPU, for decisions that must not wait on the device (e.g. DMUE
+        skipping batches without two samples of every class).
     """
 
     images: Tensor
     labels: Tensor
     indices: Tensor
     columns: dict[str, Tensor] = field(default_factory=dict)
+    host_labels: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
