@@ -68,7 +68,8 @@ class TensorLoader:
         self.batch_size = int(batch_size)
         self.device = device
         self.num_samples = len(data)
-        images = torch.from_numpy(np.ascontiguousarray(data.images))
+        # A memory-mapped split is read into RAM once here; an in-memory array is used as is.
+        images = torch.from_numpy(np.require(data.images, np.uint8, ["C", "W"]))
         labels_array = data.labels if labels is None else np.asarray(labels)
         self.labels_np = labels_array.astype(np.int64)
         self.num_classes = data.num_classes
