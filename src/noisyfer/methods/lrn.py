@@ -1,0 +1,262 @@
+"""LRN: heteroscedastic logit noise with Monte-Carlo softmax, plus the CLD loss (Yan et al., ICME 2022).
+
+The losses are module-level functions, so tests check them on hand-sized tensors:
+
+* :func:`covariance_factor` turns the covariance head's raw outputs into a factor ``B(x)`` (N, C, K)
+  with ``cov(x) = B B^T`` (full: lower-triangular Cholesky factor; diagonal; low rank + diagonal),
+* :func:`logit_noise` draws the correlated noise ``B(x) eps`` for standard normals eps (S, N, K),
+* :func:`mc_softmax_log_probs` is the log of Eq. 1, the MC average of ``softmax((d + noise) / T)``,
+* :func:`heteroscedastic_nll` is Eq. 2 on it,
+* :func:`cld_loss` is Eq. 3-4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import register_method
+from .base import Batch, Method, StepOutput
+
+COVARIANCES = ("full", "diagonal", "low_rank")
+INFERENCES = ("mc", "mean")
+
+
+def covariance_factor(raw: Tensor, *, num_classes: int, kind: str, rank: int = 0, min_scale: float = 1e-3) -> Tensor:
+    """Factor ``B`` (N, C, K) of the input-dependent logit covariance ``B B^T`` from raw head outputs.
+
+    Parameters
+    ----------
+    raw
+        (N, P) outputs of the covariance head: P = C(C+1)/2 (``full``: the lower triangle, row by
+        row), C (``diagonal``) or C*rank + C (``low_rank``: the C x rank factor row by row, then
+        the diagonal).
+    kind
+        ``full`` (K = C, lower-triangular with a positive diagonal: a Cholesky factor, so any
+        covariance is reachable), ``diagonal`` (K = C) or ``low_rank`` (K = rank + C, Collier et
+        al.'s ``V V^T + diag(s)^2``).
+    min_scale
+        Added to the softplus of every diagonal entry, which keeps the covariance positive definite.
+    """
+    n, c = raw.shape[0], num_classes
+    if kind == "full":
+        rows, cols = torch.tril_indices(c, c, device=raw.device)
+        entries = torch.where(rows == cols, F.softplus(raw) + min_scale, raw)
+        factor = raw.new_zeros(n, c, c)
+        factor[:, rows, cols] = entries
+        return factor
+    if kind == "diagonal":
+        return torch.diag_embed(F.softplus(raw) + min_scale)
+    if kind == "low_rank":
+        low = raw[:, : c * rank].reshape(n, c, rank)
+        diag = torch.diag_embed(F.softplus(raw[:, c * rank:]) + min_scale)
+        return torch.cat([low, diag], dim=2)
+    raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, got {kind!r}")
+
+
+def raw_size(num_classes: int, kind: str, rank: int) -> int:
+    """Number of covariance-head outputs :func:`covariance_factor` expects."""
+    return {"full": num_classes * (num_classes + 1) // 2, "diagonal": num_classes,
+            "low_rank": num_classes * rank + num_classes}[kind]
+
+
+def logit_noise(factor: Tensor, standard_normal: Tensor) -> Tensor:
+    """Correlated logit noise ``B(x_n) eps_{s,n}``: (N, C, K) x (S, N, K) -> (S, N, C), one batched product."""
+    return torch.einsum("nck,snk->snc", factor, standard_normal)
+
+
+def mc_softmax_log_probs(mean_logits: Tensor, noise: Tensor, *, temperature: float) -> Tensor:
+    """Log of Eq. 1: ``log (1/S) sum_s softmax((d(x) + noise_s) / T)``, (N, C) from (N, C) and (S, N, C).
+
+    The average is over probabilities (a log-sum-exp of log-softmaxes, minus log S), not over
+    log-probabilities: this is what lets the noise absorb a label that disagrees with d(x).
+    """
+    log_probs = ((mean_logits.unsqueeze(0) + noise) / temperature).log_softmax(dim=-1)
+    return torch.logsumexp(log_probs, dim=0) - math.log(noise.shape[0])
+
+
+def heteroscedastic_nll(log_mc_probs: Tensor, labels: Tensor) -> Tensor:
+    """Eq. 2, averaged over the batch: ``-mean_i log p'_{y_i}(x_i)``."""
+    return F.nll_loss(log_mc_probs, labels)
+
+
+def center_spread(centers: Tensor) -> Tensor:
+    """sigma_k^2 of Eq. 4: mean squared distance of the C centers (C, D) to their centroid."""
+    return (centers - centers.mean(dim=0, keepdim=True)).pow(2).sum(dim=1).mean()
+
+
+def cld_loss(features: Tensor, centers: Tensor) -> Tensor:
+    """Confidence-based label-free discriminative loss (Eq. 3-4).
+
+    ``omega_ic = softmax_c(-||f_i - mu_c||^2)`` (Eq. 3 with the metric d = negative squared
+    distance, so the nearest center gets the highest confidence; treated as a fixed weight, no
+    gradient), and ``sum_ic omega_ic ||f_i - mu_c||^2 / (sigma_k^2 M C)`` (Eq. 4) with
+    ``sigma_k^2`` from :func:`center_spread`. Dividing by the spread of the centers means the loss
+    cannot be lowered by shrinking features and centers together towards a point (the distance
+    ratios stay, and the confidences only get flatter).
+
+    Parameters
+    ----------
+    features
+        (M, D) features f(x_i) of the batch.
+    centers
+        (C, D) learned class centers mu_c.
+    """
+    distances = (features.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(dim=2)  # (M, C)
+    weights = (-distances).softmax(dim=1).detach()
+    m, c = distances.shape
+    return (weights * distances).sum() / (center_spread(centers) * m * c)
+
+
+@dataclass
+class LRNOptions:
+    """Options of the ``lrn`` method (defaults: the paper's).
+
+    Attributes
+    ----------
+    samples
+        S, Monte-Carlo samples of the logits per image at training time (paper: 1000).
+    test_samples
+        S at inference when ``inference="mc"``.
+    temperature
+        T of the softmax in Eq. 1 (paper: 0.7).
+    covariance
+        ``full`` (the paper: full C x C covariance via a Cholesky factor), ``diagonal`` or
+        ``low_rank`` (Collier et al.'s low rank + diagonal; ablations).
+    rank
+        Rank of the low-rank part for ``covariance="low_rank"``.
+    min_scale
+        Floor added to the softplus diagonal of the factor (Collier et al.: 1e-3).
+    cld_weight
+        lambda_1 of Eq. 5 (paper: 1); 0 trains the heteroscedastic head alone (Table 2, "LRN L_cls").
+    heteroscedastic
+        False replaces Eq. 1-2 by plain cross-entropy on d(x) (Table 2, "Baseline"; with
+        ``cld_weight=0`` the plain CE baseline). The covariance head then goes unused.
+    center_lr_scale
+        Learning rate of the class centers as a multiple of the run's (the paper does not say).
+    inference
+        ``mc``: log of the MC-averaged probabilities with ``test_samples`` samples (the paper's
+        predicted probability, Eq. 1; also what Collier et al.'s layer returns at test time);
+        ``mean``: the mean logits d(x) / T (the noise-free term; always used when
+        ``heteroscedastic`` is False).
+    inference_seed
+        Seed of the noise draws at inference; the same draws serve every image, so a prediction
+        depends on the image only, not on the batch around it.
+    """
+
+    samples: int = 1000
+    test_samples: int = 1000
+    temperature: float = 0.7
+    covariance: str = "full"
+    rank: int = 3
+    min_scale: float = 1e-3
+    cld_weight: float = 1.0
+    heteroscedastic: bool = True
+    center_lr_scale: float = 1.0
+    inference: str = "mc"
+    inference_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "test_samples", "rank"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("temperature", "min_scale", "center_lr_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.cld_weight < 0:
+            raise ValueError(f"cld_weight must be non-negative, got {self.cld_weight}")
+        for name, allowed in (("covariance", COVARIANCES), ("inference", INFERENCES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+
+@register_method("lrn", options=LRNOptions)
+class LRN(Method):
+    """Heteroscedastic MC-softmax head with full logit covariance, plus the label-free CLD loss.
+
+    Yan et al., "Mitigating label-noise for facial expression recognition in the wild", ICME 2022.
+    Eq. 1: logits ~ N(d(x), cov(x)) with d = FC1(f(x)) and cov = B B^T, B from FC2(f(x))
+    (:func:`covariance_factor`; full covariance by default since FER has few classes), and
+    p'(x) = mean over S samples of softmax(logits / T), S = 1000, T = 0.7. The noise is drawn at
+    the logit level as one (S, N, K) tensor, so S = 1000 costs little. Eq. 2: CE on log p'(x).
+    Eq. 3-4: :func:`cld_loss` between the pooled features and learned class centers, weight
+    lambda_1 = 1 (Eq. 5).
+
+    The paper leaves open, and this implementation chooses: the metric of Eq. 3 (negative squared
+    Euclidean distance, weights without gradient), sigma_k (root mean squared distance of the
+    centers to their centroid), how the centers start and learn (standard normal, then by gradient
+    with the run's optimizer, no weight decay: starting them at the class means of the initial
+    features puts them so close together that the normalised loss swamps the classifier), and
+    inference (the MC average of Eq. 1 with fixed draws, as Collier et al.'s layer does;
+    ``inference=mean`` gives d(x) / T). No public LRN code exists; the head follows the paper and
+    Collier et al. 2021.
+    """
+
+    def __init__(self, *, options: LRNOptions, **common):
+        super().__init__(options=options, **common)
+        c, o = self.num_classes, options
+        dim = self.backbone.num_features
+        self.mean_head = nn.Linear(dim, c)
+        self.covariance_head = nn.Linear(dim, raw_size(c, o.covariance, o.rank))
+        self.centers = nn.Parameter(torch.randn(c, dim))
+        self.state.register("noise_std", torch.full((self.num_train,), float("nan")))
+
+    def heads(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean logits d(x) (N, C) and covariance factor B(x) (N, C, K), in float32."""
+        o = self.options
+        mean = self.mean_head(features).float()
+        factor = covariance_factor(self.covariance_head(features).float(), num_classes=self.num_classes,
+                                   kind=o.covariance, rank=o.rank, min_scale=o.min_scale)
+        return mean, factor
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.predict(images)
+
+    def training_step(self, batch: Batch, *, epoch: int) -> StepOutput:
+        o = self.options
+        features = self.backbone(self.augment.train(batch.images)).features
+        mean, factor = self.heads(features)
+        if o.heteroscedastic:
+            eps = torch.randn(o.samples, mean.shape[0], factor.shape[2], device=mean.device)
+            log_probs = mc_softmax_log_probs(mean, logit_noise(factor, eps), temperature=o.temperature)
+            cls = heteroscedastic_nll(log_probs, batch.labels)
+        else:
+            log_probs = mean.log_softmax(dim=1)
+            cls = F.cross_entropy(mean, batch.labels)
+        loss = cls
+        logs = {"loss_cls": cls.detach()}
+        if o.cld_weight > 0:
+            cld = cld_loss(features.float(), self.centers.float())
+            loss = loss + o.cld_weight * cld
+            logs["loss_cld"] = cld.detach()
+        if o.heteroscedastic:
+            noise_std = factor.detach().pow(2).sum(dim=(1, 2)).div(self.num_classes).sqrt()
+            self.state.update("noise_std", batch.indices, noise_std)
+            logs["noise_std"] = noise_std.mean()
+        return StepOutput(loss=loss, logits=log_probs.detach(), logs=logs)
+
+    def predict(self, images: Tensor) -> Tensor:
+        """Log MC-averaged probabilities (``inference=mc``) or d(x) / T (``inference=mean``)."""
+        o = self.options
+        mean, factor = self.heads(self.backbone(images).features)
+        if o.inference == "mean" or not o.heteroscedastic:
+            return mean / o.temperature
+        generator = torch.Generator(device=mean.device).manual_seed(o.inference_seed)
+        eps = torch.randn(o.test_samples, 1, factor.shape[2], device=mean.device, generator=generator)
+        return mc_softmax_log_probs(mean, logit_noise(factor, eps.expand(-1, mean.shape[0], -1)),
+                                    temperature=o.temperature)
+
+    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+        rest = [p for name, p in self.named_parameters() if name != "centers" and p.requires_grad]
+        return [{"params": rest, "lr": lr, "weight_decay": weight_decay},
+                {"params": [self.centers], "lr": lr * self.options.center_lr_scale, "weight_decay": 0.0}]
+
+    def epoch_record(self) -> dict[str, Tensor]:
+        """``noise_std``: root mean logit variance trace(cov)/C when the sample was last seen (NaN if
+        never); ``clean_score`` = 1 / (1 + noise_std)."""
+        std = self.state["noise_std"]
+        return {"noise_std": std, "clean_score": 1.0 / (1.0 + std)}
