@@ -71,8 +71,9 @@ def test_predict_shape_and_state_dict_round_trip(name):
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_trains_end_to_end_through_the_engine(name, tiny_overrides):
+    smoke = list(METHODS.get(name).obj.smoke_overrides)
     result = noisyfer.train(config_from_args(None, tiny_overrides + [f"method={name}", "noise.kind=symmetric",
-                                                                     "noise.rate=0.2"]))
+                                                                     "noise.rate=0.2"] + smoke))
     s = result.summary
     assert s["status"] == "finished" and s["epochs_done"] == 2
     assert 0.0 <= s["accuracy_last"] <= 1.0

@@ -143,6 +143,9 @@ class Method(nn.Module, abc.ABC):
 
     #: Dataset columns (see ``noisyfer.data.format.COLUMNS``) put into ``Batch.columns``.
     columns: tuple[str, ...] = ()
+    #: Overrides for very short smoke runs (the registry-wide contract test), for methods whose
+    #: paper schedule assumes long training (e.g. DMUE's ramp-up: ``("method.ramp_epoch=1",)``).
+    smoke_overrides: tuple[str, ...] = ()
 
     def __init__(self, *, backbone: nn.Module, num_classes: int, num_train: int, options: Any, augment: Any,
                  image_size: int):
