@@ -41,6 +41,9 @@ def seed_everything(seed: int, *, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+        if torch.cuda.is_available():
+            # Ops without a deterministic CUDA kernel warn instead of failing the run.
+            torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def create_method(name: str, *, backbone: torch.nn.Module, num_classes: int, num_train: int, options: object,
@@ -52,12 +55,19 @@ def create_method(name: str, *, backbone: torch.nn.Module, num_classes: int, num
 
 
 def make_training_labels(cfg: RunConfig, train: FERData):
-    """The training labels of the run: a noise file, an injected protocol, or the dataset's own."""
+    """The training labels of the run: a noise file, an injected protocol, or the dataset's own.
+
+    A noise file is either noisyfer's (``index,label,original_label`` + JSON sidecar) or RAF-DB's line
+    format (``train_00001.jpg 5``), matched to the training images by file name.
+    """
+    from ..data.readers.noisy_files import label_file_format, rafdb_noisy_labels
     from ..noise import load_noisy_labels, noise_from_dataset, with_noisy_labels
 
     if cfg.noise.file:
         if cfg.noise.kind != "none":
             raise UserError("noise.file and noise.kind are exclusive: a noise file already holds the labels")
+        if label_file_format(cfg.noise.file) == "rafdb":
+            return rafdb_noisy_labels(cfg.noise.file, train, on_bad=cfg.data.on_bad)
         labels = load_noisy_labels(cfg.noise.file, num_samples=len(train), num_classes=train.num_classes)
         with_noisy_labels(train, labels)  # refuses a file made from other labels or another class order
         return labels
@@ -77,6 +87,8 @@ class Experiment:
     test: FERData
     augment: Augmenter
     method: Method
+    #: The reader's report of items left out under ``data.on_bad=skip`` (None if it keeps none).
+    read_report: object = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -104,4 +116,5 @@ def build_experiment(cfg: RunConfig, *, device: torch.device | None = None) -> E
                                **cfg.model.options)
     method = create_method(cfg.method, backbone=backbone, num_classes=train.num_classes, num_train=len(train),
                            options=cfg.method_options, augment=augment, image_size=int(train.images.shape[1]))
-    return Experiment(config=cfg, device=device, train=train, test=test, augment=augment, method=method.to(device))
+    return Experiment(config=cfg, device=device, train=train, test=test, augment=augment, method=method.to(device),
+                      read_report=getattr(splits, "report", None))

@@ -4,11 +4,17 @@ The whole split is held as one uint8 tensor (N, H, W, 3), on the training device
 GPU) or in host memory. A batch is one index gather, one copy, one permute and one cast. The order of
 an epoch comes from a generator seeded by ``(seed, epoch)``, so any epoch can be replayed exactly
 after a resume without replaying the ones before it.
+
+The next batch is assembled in a background thread while the current one is used (``prefetch``):
+torch releases the GIL in its kernels, so the gather and cast overlap the model's step. A batch
+depends only on its indices, never on a random generator, so prefetching changes no number.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+import queue
+import threading
+from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 import torch
@@ -16,6 +22,8 @@ from torch import Tensor
 
 from ..data.format import FERData
 from ..methods.base import Batch
+
+T = TypeVar("T")
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -61,11 +69,14 @@ class TensorLoader:
     device
         Where batches go. On CUDA the image tensor is moved there once, if it takes at most
         ``device_fraction`` of the free memory.
+    prefetch
+        Batches assembled ahead in a background thread (0: none, each batch built when asked for).
     """
 
     def __init__(self, data: FERData, *, batch_size: int, device: torch.device, labels: np.ndarray | None = None,
-                 columns: tuple[str, ...] = (), device_fraction: float = 0.25):
+                 columns: tuple[str, ...] = (), device_fraction: float = 0.25, prefetch: int = 1):
         self.batch_size = int(batch_size)
+        self.prefetch = int(prefetch)
         self.device = device
         self.num_samples = len(data)
         # A memory-mapped split is read into RAM once here; an in-memory array is used as is.
@@ -98,7 +109,10 @@ class TensorLoader:
         idx = indices.to(self.device) if on_device else indices
         raw = self.images.index_select(0, idx)
         raw = raw.to(self.device, non_blocking=True)
-        images = raw.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        n, h, w, c = raw.shape
+        # one strided cast into a contiguous NCHW float tensor, then an in-place scale
+        images = torch.empty((n, c, h, w), dtype=torch.float32, device=raw.device).copy_(raw.permute(0, 3, 1, 2))
+        images.div_(255.0)
         labels = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
         columns = {k: v.index_select(0, idx).to(self.device, non_blocking=True) for k, v in self.columns.items()}
         return Batch(images=images, labels=labels, indices=indices.to(self.device, non_blocking=True), columns=columns,
@@ -119,5 +133,54 @@ class TensorLoader:
 
     def _batches(self, order: Tensor, *, drop_last: bool) -> Iterator[Batch]:
         stop = self.num_batches(drop_last=drop_last) * self.batch_size
-        for start in range(0, min(stop, order.shape[0]), self.batch_size):
-            yield self.batch(order[start:start + self.batch_size])
+        starts = range(0, min(stop, order.shape[0]), self.batch_size)
+        chunks = [order[start:start + self.batch_size] for start in starts]
+        if self.prefetch <= 0 or len(chunks) <= 1:
+            yield from map(self.batch, chunks)
+        else:
+            yield from prefetched(self.batch, chunks, depth=self.prefetch, device=self.device)
+
+
+def prefetched(make: Callable[..., T], items: Iterable, *, depth: int = 1,
+               device: torch.device | None = None) -> Iterator[T]:
+    """``make(item)`` for each item in order, computed up to ``depth`` items ahead in a thread.
+
+    An exception in ``make`` is raised to the consumer; when the consumer stops early (``break``, an
+    exception, garbage collection) the thread stops after the item it is on.
+    """
+    results: queue.Queue = queue.Queue(maxsize=max(int(depth), 1))
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            if device is not None and device.type == "cuda" and device.index is not None:
+                torch.cuda.set_device(device)  # the current device is per thread
+            for item in items:
+                if stop.is_set() or not put(("item", make(item))):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=work, name="noisyfer-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = results.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()

@@ -159,5 +159,5 @@ class RunDirectory:
 
 
 def default_run_name(method: str, data: str, noise_kind: str, noise_rate: float, seed: int) -> str:
-    noise = "clean" if noise_kind == "none" else f"{noise_kind}{noise_rate:g}"
+    noise = {"none": "clean", "file": "noisefile"}.get(noise_kind, f"{noise_kind}{noise_rate:g}")
     return f"{time.strftime('%Y%m%d-%H%M%S')}_{method}_{data}_{noise}_s{seed}"

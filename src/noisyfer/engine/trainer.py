@@ -77,6 +77,8 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.exp: Experiment = build_experiment(cfg, device=self.device)
         self.method = self.exp.method
+        if self.exp.read_report is not None:
+            self.exp.read_report.write(self.run.path)  # RUN_DIR/skipped_items.jsonl
         self.labels = self._training_labels(resuming)
         self.train_loader = TensorLoader(self.exp.train, batch_size=cfg.train.batch_size, device=self.device,
                                          labels=self.labels.labels, columns=self.method.columns)
@@ -262,6 +264,7 @@ class Trainer:
             "noise": {"kind": self.labels.kind, "rate": self.labels.rate,
                       "realized_rate": self.labels.realized_rate},
             "pretrained": self.pretrained,
+            "data_skipped": len(self.exp.read_report.skipped) if self.exp.read_report is not None else 0,
             "seed": self.cfg.seed,
             "epochs": self.cfg.train.epochs,
             "device": str(self.device),
@@ -280,7 +283,8 @@ def train(cfg: RunConfig) -> RunResult:
     """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``."""
     if cfg.resume:
         return resume(cfg.resume)
-    name = cfg.name or default_run_name(cfg.method, cfg.data.name, cfg.noise.kind, cfg.noise.rate, cfg.seed)
+    noise_kind = "file" if cfg.noise.file else cfg.noise.kind
+    name = cfg.name or default_run_name(cfg.method, cfg.data.name, noise_kind, cfg.noise.rate, cfg.seed)
     run = RunDirectory.create(cfg.out, name)
     run.config.write_text(cfg.to_yaml())
     return Trainer(cfg, run, resuming=False).fit()

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from .result import (
-    NOISE_KINDS,
+    LABEL_KINDS,
     SIDECAR_FORMAT,
     SIDECAR_VERSION,
     NoisyLabels,
@@ -196,8 +196,8 @@ def _read_sidecar(side: Path) -> dict:
         value = meta.get(key)
         if value is None or not isinstance(value, types) or (types is not bool and isinstance(value, bool)):
             raise DataError(f"field '{key}' is missing or not of the expected type", path=side)
-    if meta["kind"] not in NOISE_KINDS:
-        raise DataError(f"kind '{meta['kind']}' is not one of {', '.join(NOISE_KINDS)}", path=side)
+    if meta["kind"] not in LABEL_KINDS:
+        raise DataError(f"kind '{meta['kind']}' is not one of {', '.join(LABEL_KINDS)}", path=side)
     if not all(isinstance(n, str) for n in meta["class_names"]) or len(meta["class_names"]) < 2:
         raise DataError("class_names must be a list of at least two strings", path=side)
     if meta["num_samples"] < 0:

@@ -20,6 +20,9 @@ from ..errors import UserError
 
 #: Every protocol :func:`~noisyfer.noise.apply_noise` knows, in the order the documentation lists them.
 NOISE_KINDS = ("none", "symmetric", "uniform", "asymmetric", "instance", "crowd")
+#: Kinds a saved label file may record: the protocols, and ``file`` (labels read from a dataset's own
+#: noisy-label file, e.g. RAF-DB's circulated noise lists).
+LABEL_KINDS = NOISE_KINDS + ("file",)
 
 #: Kinds whose outcome does not depend on ``rate``; they require ``rate == 0`` so that a rate given by
 #: mistake is reported instead of silently ignored.
