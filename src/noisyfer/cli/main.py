@@ -19,6 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
+    from .reporting import add_parsers
 
     parser = _Parser(prog="noisyfer", description="Facial expression recognition under noisy labels.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=commands.demo)
+
+    add_parsers(sub, _Parser)
     return parser
 
 

@@ -1,0 +1,244 @@
+"""Run a sweep's points as separate ``noisyfer train`` processes: parallel, resumable, shardable.
+
+Layout of a sweep directory::
+
+    SWEEP_DIR/sweep.yaml           the sweep (base, set, grid, replicates)
+    SWEEP_DIR/points/NAME.yaml     resolved configuration of each point (what its process trains)
+    SWEEP_DIR/runs/NAME/           the point's run directory (see noisyfer.engine.rundir)
+    SWEEP_DIR/logs/NAME.log        the process's output
+    SWEEP_DIR/locks/NAME.lock      held while a process of this machine trains the point
+
+For each point of its shard the runner decides from the run directory: *skip* (``summary.json`` says
+finished with all epochs), *resume* (``noisyfer train resume=RUN_DIR``: a killed or extended run;
+``train.epochs`` may grow) or *start*. A run directory whose configuration differs from the point's
+(beyond ``out``, ``name``, ``device``, ``train.epochs``) is an error naming the keys: the sweep was
+edited, give it another directory. Killing the sweep kills its processes; running the same command
+again continues where it stopped, each run from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from ..config import load_yaml
+from ..errors import UserError
+from .spec import GridPoint, SweepSpec, differing_keys
+
+__all__ = ["Planned", "plan_point", "run_sweep"]
+
+
+@dataclass
+class Planned:
+    """What the runner does with one point, and why."""
+
+    point: GridPoint
+    config: dict
+    run_dir: Path
+    action: str  # "skip", "start" or "resume"
+    reason: str
+
+    @property
+    def epochs(self) -> int:
+        return int(self.config["train"]["epochs"])
+
+
+def _summary(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def plan_point(point: GridPoint, config: dict, run_dir: Path) -> Planned:
+    """Decide what to do with ``point`` given its run directory (see the module docstring)."""
+    if not run_dir.exists():
+        return Planned(point, config, run_dir, "start", "new")
+    if not (run_dir / "config.yaml").is_file():
+        leftovers = [p for p in run_dir.rglob("*") if p.is_file()]
+        if leftovers:
+            raise UserError(f"{run_dir}: has files but no config.yaml; not a run this sweep started (move it away)")
+        shutil.rmtree(run_dir)  # killed between creating the directory and writing its config
+        return Planned(point, config, run_dir, "start", "empty directory of a killed start")
+    existing = load_yaml(run_dir / "config.yaml")
+    changed = differing_keys(existing, config)
+    if changed:
+        raise UserError(f"{run_dir}: the run was made with other settings ({', '.join(changed[:6])}"
+                        f"{', ...' if len(changed) > 6 else ''}); the sweep changed since, use another --out")
+    summary = _summary(run_dir)
+    done = int(summary.get("epochs_done", 0) or 0)
+    epochs = int(config["train"]["epochs"])
+    if summary.get("status") == "finished" and done >= epochs:
+        return Planned(point, config, run_dir, "skip", f"finished ({done} epochs)")
+    if done > epochs:
+        raise UserError(f"{run_dir}: has {done} epochs, the sweep asks for {epochs}")
+    return Planned(point, config, run_dir, "resume", f"{done} of {epochs} epochs done")
+
+
+class _PointLock:
+    """Exclusive, non-blocking file lock of one point (released when its process ends)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            return False
+        self._fh = fh
+        return True
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the file releases the lock
+            self._fh = None
+
+
+def _command(item: Planned, sweep_dir: Path, device: str | None) -> list[str]:
+    base = [sys.executable, "-m", "noisyfer.cli.main", "train"]
+    if item.action == "resume":
+        cmd = base + [f"resume={item.run_dir}", f"train.epochs={item.epochs}"]
+    else:
+        config_file = sweep_dir / "points" / f"{item.point.name}.yaml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(yaml.safe_dump(item.config, sort_keys=False))
+        cmd = base + [str(config_file)]
+    if device:
+        cmd.append(f"device={device}")
+    return cmd
+
+
+def _child_env(jobs: int) -> dict:
+    env = dict(os.environ)
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        # processes sharing the CPU: one thread pool each instead of every core per process
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+class _Terminated(Exception):
+    pass
+
+
+def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: tuple[int, int] = (1, 1),
+              devices: tuple[str, ...] = (), dry_run: bool = False, echo: Callable[[str], None] = print) -> dict:
+    """Run this shard's points of ``spec`` into ``sweep_dir``; returns counts per outcome.
+
+    Raises
+    ------
+    UserError
+        A point whose configuration is invalid, or a run directory made with other settings.
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM, after stopping the running processes (re-run to continue).
+    """
+    if jobs < 1:
+        raise UserError(f"--jobs: expected at least 1, got {jobs}")
+    sweep_dir = Path(sweep_dir)
+    runs_dir = sweep_dir / "runs"
+    resolved = spec.resolved(runs_dir=runs_dir, shard=shard)
+    plans = [plan_point(point, config, runs_dir / point.name) for point, config in resolved]
+    total = len(spec.points())
+    echo(f"sweep {sweep_dir}: {total} points, shard {shard[0]}/{shard[1]} has {len(plans)}: "
+         + ", ".join(f"{sum(p.action == a for p in plans)} to {a}" for a in ("start", "resume", "skip")))
+    if dry_run:
+        for p in plans:
+            echo(f"  {p.action:<6} {p.point.name}  ({p.reason})")
+        return {"planned": len(plans)}
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    (sweep_dir / "sweep.yaml").write_text(spec.to_yaml())
+    (sweep_dir / "logs").mkdir(exist_ok=True)
+    counts = {"skipped": 0, "finished": 0, "failed": 0, "busy": 0}
+    queue = [p for p in plans if p.action != "skip"]
+    counts["skipped"] = len(plans) - len(queue)
+    env = _child_env(jobs)
+    running: dict[int, tuple[subprocess.Popen, Planned, object, object]] = {}
+    free_slots = list(range(jobs))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, on_term)
+    started = 0
+    try:
+        while queue or running:
+            while queue and free_slots:
+                item = queue.pop(0)
+                lock = _PointLock(sweep_dir / "locks" / f"{item.point.name}.lock")
+                if not lock.acquire():
+                    counts["busy"] += 1
+                    echo(f"  busy   {item.point.name} (another sweep process is training it)")
+                    continue
+                item = plan_point(item.point, item.config, item.run_dir)  # the state may have changed
+                if item.action == "skip":
+                    lock.release()
+                    counts["skipped"] += 1
+                    continue
+                slot = free_slots.pop(0)
+                device = devices[slot % len(devices)] if devices else None
+                log = open(sweep_dir / "logs" / f"{item.point.name}.log", "a")
+                log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {item.action} ({item.reason})\n")
+                log.flush()
+                proc = subprocess.Popen(_command(item, sweep_dir, device), stdout=log, stderr=subprocess.STDOUT,
+                                        env=env, stdin=subprocess.DEVNULL,
+                                        # the child holds the lock too: a killed sweep's orphan still counts
+                                        pass_fds=(lock.fileno(),))
+                started += 1
+                running[slot] = (proc, item, log, lock)
+                echo(f"[{started}/{len(plans) - counts['skipped']}] {item.action} {item.point.name}"
+                     f"{f' on {device}' if device else ''}  ({item.reason}; log {log.name})")
+            time.sleep(0.2)
+            for slot, (proc, item, log, lock) in list(running.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                log.close()
+                lock.release()
+                del running[slot]
+                free_slots.append(slot)
+                summary = _summary(item.run_dir)
+                if code == 0 and summary.get("status") == "finished":
+                    counts["finished"] += 1
+                    echo(f"  done   {item.point.name}: best {summary.get('accuracy_best', float('nan')):.4f}, "
+                         f"last {summary.get('accuracy_last', float('nan')):.4f}")
+                else:
+                    counts["failed"] += 1
+                    echo(f"  FAILED {item.point.name} (exit status {code}); see {log.name}")
+    except (KeyboardInterrupt, _Terminated):
+        for proc, *_ in running.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.time() + 30
+        for proc, _, log, lock in running.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+            lock.release()
+        raise KeyboardInterrupt from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return counts
