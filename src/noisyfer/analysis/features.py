@@ -58,24 +58,7 @@ class LoadedModel:
 def _checkpoint(run_dir: Path, checkpoint: str) -> Path:
     from ..engine.rundir import RunDirectory
 
-    run = RunDirectory.existing(run_dir)
-    if checkpoint == "best":
-        path = run.best_model
-        if not path.is_file():
-            latest = run.latest_checkpoint()
-            if latest is None:
-                raise UserError(f"{run_dir}: no best_model.pt and no checkpoint (has the run trained an epoch?)")
-            path = latest[1]
-    elif checkpoint == "last":
-        latest = run.latest_checkpoint()
-        if latest is None:
-            raise UserError(f"{run_dir}: the run has no checkpoint yet")
-        path = latest[1]
-    else:
-        path = Path(checkpoint)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    return path
+    return RunDirectory.existing(run_dir).resolve_checkpoint(checkpoint, best_falls_back=True)
 
 
 def load_model(run_dir: str | os.PathLike, *, checkpoint: str = "best", device: str | None = None,

@@ -15,21 +15,6 @@ from .rundir import RunDirectory, atomic_write_bytes, dumps
 from .trainer import Precision, evaluate
 
 
-def _checkpoint_path(run: RunDirectory, checkpoint: str) -> Path:
-    if checkpoint == "best":
-        path = run.best_model
-    elif checkpoint == "last":
-        latest = run.latest_checkpoint()
-        if latest is None:
-            raise UserError(f"{run.path}: the run has no checkpoint yet")
-        path = latest[1]
-    else:
-        path = Path(checkpoint)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    return path
-
-
 def evaluate_run(run_dir: str | Path, *, checkpoint: str = "best", split: str = "test",
                  device: str | None = None) -> tuple[dict, Path]:
     """Evaluate the run's ``best`` / ``last`` weights (or a checkpoint file) on ``split``.
@@ -47,7 +32,7 @@ def evaluate_run(run_dir: str | Path, *, checkpoint: str = "best", split: str = 
     if split not in ("train", "test"):
         raise UserError(f"--split: expected train or test, got '{split}'")
     data = exp.train if split == "train" else exp.test
-    path = _checkpoint_path(run, checkpoint)
+    path = run.resolve_checkpoint(checkpoint)
     state = torch.load(path, map_location=exp.device, weights_only=False)
     exp.method.load_state_dict(state["method"])
     loader = TensorLoader(data, batch_size=cfg.train.eval_batch_size, device=exp.device)

@@ -149,6 +149,29 @@ class RunDirectory:
         epochs = self.checkpoint_epochs()
         return (epochs[-1], self.checkpoint_path(epochs[-1])) if epochs else None
 
+    def resolve_checkpoint(self, checkpoint: str, *, best_falls_back: bool = False) -> Path:
+        """Path of ``best`` (``best_model.pt``), ``last`` (newest epoch checkpoint) or a checkpoint file.
+
+        With ``best_falls_back``, a run that has no ``best_model.pt`` yet uses its newest checkpoint.
+        """
+        if checkpoint == "best":
+            path = self.best_model
+            if best_falls_back and not path.is_file():
+                latest = self.latest_checkpoint()
+                if latest is None:
+                    raise UserError(f"{self.path}: no best_model.pt and no checkpoint (has the run trained an epoch?)")
+                path = latest[1]
+        elif checkpoint == "last":
+            latest = self.latest_checkpoint()
+            if latest is None:
+                raise UserError(f"{self.path}: the run has no checkpoint yet")
+            path = latest[1]
+        else:
+            path = Path(checkpoint)
+        if not path.is_file():
+            raise UserError(f"checkpoint not found: {path}")
+        return path
+
     def save_samples(self, epoch: int, arrays: dict[str, torch.Tensor]) -> None:
         if not arrays:
             return

@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CenterLoss", "PAPER_GAMMA", "REDUCTIONS", "center_loss", "center_update"]
+__all__ = ["CenterLoss", "PAPER_GAMMA", "REDUCTIONS", "center_loss", "center_update", "check_center_options"]
 
 #: Balance ratio gamma of Eq. 3 per dataset, from paper 000's implementation details
 #: ("0.02, 0.01, 0.1 and 0.002" for AffectNet, RAF-DB, FERPLUS and FER2013).
@@ -148,3 +148,14 @@ class CenterLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, feature_dim={self.feature_dim}, alpha={self.alpha}, "
                 f"reduction={self.reduction!r}")
+
+
+def check_center_options(options) -> None:
+    """Validate the ``gamma``, ``center_alpha`` and ``center_reduction`` options of a ``*_c`` method."""
+    if options.gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {options.gamma}")
+    if not 0.0 < options.center_alpha <= 1.0:
+        raise ValueError(f"center_alpha must be in (0, 1], got {options.center_alpha}")
+    if options.center_reduction not in REDUCTIONS:
+        raise ValueError(
+            f"center_reduction must be one of {', '.join(REDUCTIONS)}, got {options.center_reduction!r}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..registry import register_method
-from .center_loss import PAPER_GAMMA, REDUCTIONS, CenterLoss
+from .center_loss import PAPER_GAMMA, CenterLoss, check_center_options
 from .scn import SCN, SCNOptions
 
 __all__ = ["SCNC", "SCNCOptions"]
@@ -35,12 +35,7 @@ class SCNCOptions(SCNOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
-        if not 0.0 < self.center_alpha <= 1.0:
-            raise ValueError(f"center_alpha must be in (0, 1], got {self.center_alpha}")
-        if self.center_reduction not in REDUCTIONS:
-            raise ValueError(f"center_reduction must be one of {', '.join(REDUCTIONS)}, got {self.center_reduction!r}")
+        check_center_options(self)
 
 
 @register_method("scn_c", options=SCNCOptions)
