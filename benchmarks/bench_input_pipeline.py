@@ -201,6 +201,7 @@ def main() -> None:
     parser.add_argument("--steps48", type=int, default=12, help="steps per phase at 48 px in (c)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating phases per pipeline in (b) and (c)")
     parser.add_argument("--no-reference-training", action="store_true")
+    parser.add_argument("--no-training", action="store_true", help="skip (c): cache and input pipeline only")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
     args = parser.parse_args()
     if args.quick:
@@ -246,6 +247,8 @@ def main() -> None:
               f"ratio {ours_rate / theirs_rate:.2f}x (target >= 5x)")
         print(f"      phases: noisyfer {[round(v) for v in ours]}, per-sample {[round(v) for v in theirs]}")
 
+        if args.no_training:
+            return
         print("\n(c) CE training, images/s = batch / step time (fastest: the undisturbed cost, since other "
               "processes only add time; median: typical), alternating phases:")
         cases = [("resnet18", 112, train112, args.steps112, 0.95), ("resnet_small", 48, train48, args.steps48, 0.90)]

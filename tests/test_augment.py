@@ -94,3 +94,37 @@ def test_rand_augment_applies_exactly_the_drawn_ops():
     for i in range(5):
         if names[int(choices[0, i])] == "identity":
             assert torch.equal(out[i], x[i])
+
+
+def test_crop_flip_equals_a_mirrored_window_of_the_padded_image_for_uint8_and_float():
+    x = (_images(10, 12) * 255).round().to(torch.uint8)
+    padded = torch.nn.functional.pad(x, (3, 3, 3, 3))
+    torch.manual_seed(5)
+    out = A.random_crop_flip(x, 3, 0.5)
+    assert out.dtype == torch.uint8 and out.shape == x.shape
+    flips = 0
+    for i in range(x.shape[0]):
+        windows = [padded[i, :, dy:dy + 12, dx:dx + 12] for dy in range(7) for dx in range(7)]
+        plain = any(torch.equal(out[i], w) for w in windows)
+        mirrored = any(torch.equal(out[i], w.flip(-1)) for w in windows)
+        assert plain or mirrored
+        flips += mirrored and not plain
+    assert 0 < flips < x.shape[0]
+    torch.manual_seed(5)
+    as_float = A.random_crop_flip(x.float() / 255, 3, 0.5)  # same draws, same windows
+    assert torch.equal((as_float * 255).round().to(torch.uint8), out)
+
+
+def test_views_of_uint8_and_float_images_agree():
+    aug = A.Augmenter(AugmentConfig(rotation=10.0, noise=0.5), image_size=16)
+    x8 = (_images(8) * 255).round().to(torch.uint8)
+    xf = x8.float() / 255
+    for view in ("train", "weak", "strong", "eval"):
+        torch.manual_seed(2)
+        a = getattr(aug, view)(x8)
+        torch.manual_seed(2)
+        b = getattr(aug, view)(xf)
+        assert a.dtype == torch.float32 and a.is_contiguous()
+        assert torch.allclose(a, b, atol=1e-5), view
+    expected = (xf - torch.tensor(aug.config.mean).view(1, 3, 1, 1)) / torch.tensor(aug.config.std).view(1, 3, 1, 1)
+    assert torch.allclose(aug.eval(x8), expected, atol=1e-6)

@@ -14,8 +14,8 @@ def test_batches_carry_the_right_images_labels_and_indices():
     seen = []
     for batch in loader.train_batches(seed=0, epoch=1):
         idx = batch.indices.numpy()
-        expected = torch.from_numpy(data.images[idx]).permute(0, 3, 1, 2).float() / 255
-        assert torch.equal(batch.images, expected)
+        expected = torch.from_numpy(data.images[idx]).permute(0, 3, 1, 2)
+        assert batch.images.dtype == torch.uint8 and torch.equal(batch.images, expected)  # as stored
         assert batch.labels.tolist() == noisy[idx].tolist()
         assert torch.equal(batch.columns["label_dist"], torch.from_numpy(data.columns["label_dist"][idx]))
         seen.extend(idx.tolist())

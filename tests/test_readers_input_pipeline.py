@@ -27,7 +27,7 @@ def test_prefetched_batches_are_the_plain_batches():
         assert len(a) == len(b) == 6
         for (ia, xa, ya), (ib, xb, yb) in zip(a, b):
             assert ia == ib and ya == yb and torch.equal(xa, xb)
-    expected = torch.from_numpy(data.images[a[0][0]]).permute(0, 3, 1, 2).float() / 255
+    expected = torch.from_numpy(data.images[a[0][0]]).permute(0, 3, 1, 2)  # uint8, as stored
     assert torch.equal(a[0][1], expected)
     assert [len(b) for b in ahead.eval_batches()] == [16] * 6 + [4]
 

@@ -1,7 +1,7 @@
 """Batch augmentation on tensors: every op draws per-sample parameters and runs on the whole batch.
 
-Images enter as float (N, 3, H, W) in [0, 1] on any device; the views a method asks for come out
-normalised. Randomness comes from torch's global generators (CPU and the images' device), which
+Images enter as stored, uint8 (N, 3, H, W), or as float in [0, 1], on any device; the views a method
+asks for come out normalised float. Randomness comes from torch's global generators (CPU and the images' device), which
 the engine seeds and checkpoints, so augmented batches are reproducible and resume exactly.
 
 Views
@@ -39,23 +39,44 @@ def hflip(images: Tensor) -> Tensor:
     return images.flip(-1)
 
 
+def to_float(images: Tensor) -> Tensor:
+    """Contiguous float images in [0, 1]: stored uint8 images scaled by 1/255, float ones as they are."""
+    if images.dtype == torch.uint8:
+        return torch.empty(images.shape, dtype=torch.float32, device=images.device).copy_(images).div_(255.0)
+    return images.contiguous()
+
+
+def random_crop_flip(images: Tensor, padding: int, p_flip: float) -> Tensor:
+    """Zero-pad by ``padding`` pixels, crop back to size at a random offset and mirror with
+    probability ``p_flip``, per sample, in one indexing pass (any dtype, uint8 included).
+
+    The padded batch is viewed as every vertical window at once (no copy); one advanced index then
+    picks each sample's window row offset and its (possibly mirrored) column range.
+    """
+    if padding <= 0 and p_flip <= 0:
+        return images
+    n, c, h, w = images.shape
+    dev = images.device
+    padded = F.pad(images, (padding, padding, padding, padding)) if padding > 0 else images
+    s_n, s_c, s_h, s_w = padded.stride()
+    windows = padded.as_strided((n, c, 2 * padding + 1, h, w + 2 * padding), (s_n, s_c, s_h, s_h, s_w))
+    offset_y = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
+    offset_x = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
+    flip = _bernoulli(n, p_flip, dev).view(n, 1)
+    xs = torch.arange(w, device=dev).view(1, w)
+    cols = offset_x + torch.where(flip, w - 1 - xs, xs)
+    picked = windows[torch.arange(n, device=dev).view(n, 1), :, offset_y, :, cols]  # (n, w, c, h)
+    return picked.permute(0, 2, 3, 1)
+
+
 def random_hflip(images: Tensor, p: float) -> Tensor:
-    flip = _bernoulli(images.shape[0], p, images.device).view(-1, 1, 1, 1)
-    return torch.where(flip, images.flip(-1), images)
+    """Mirror each image left-right with probability ``p``."""
+    return random_crop_flip(images, 0, p)
 
 
 def random_crop(images: Tensor, padding: int) -> Tensor:
     """Zero-pad by ``padding`` pixels and crop back to size at a random offset per sample."""
-    if padding <= 0:
-        return images
-    n, c, h, w = images.shape
-    padded = F.pad(images, (padding, padding, padding, padding))
-    offset_y = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device)
-    offset_x = torch.randint(0, 2 * padding + 1, (n, 1), device=images.device)
-    rows = (offset_y + torch.arange(h, device=images.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * padding)
-    out = padded.gather(2, rows)
-    cols = (offset_x + torch.arange(w, device=images.device)).view(n, 1, 1, w).expand(n, c, h, w)
-    return out.gather(3, cols)
+    return random_crop_flip(images, padding, 0.0)
 
 
 def affine(images: Tensor, matrices: Tensor) -> Tensor:
@@ -86,7 +107,8 @@ def gaussian_noise(images: Tensor, p: float, std: float) -> Tensor:
     return torch.where(apply, noisy, images)
 
 
-def random_erasing(images: Tensor, p: float, scale: tuple[float, float], ratio=(0.3, 3.3), value: float = 0.0) -> Tensor:
+def random_erasing(images: Tensor, p: float, scale: tuple[float, float], ratio=(0.3, 3.3), value: float = 0.0,
+                   *, inplace: bool = False) -> Tensor:
     """Erase one random rectangle per selected sample (area fraction in ``scale``, log-uniform aspect)."""
     if p <= 0:
         return images
@@ -99,12 +121,15 @@ def random_erasing(images: Tensor, p: float, scale: tuple[float, float], ratio=(
     ew = (area / aspect).sqrt().round().clamp(1, w)
     y0 = (torch.rand(n, device=dev) * (h - eh + 1)).floor()
     x0 = (torch.rand(n, device=dev) * (w - ew + 1)).floor()
-    ys = torch.arange(h, device=dev).view(1, h, 1)
-    xs = torch.arange(w, device=dev).view(1, 1, w)
-    inside = ((ys >= y0.view(-1, 1, 1)) & (ys < (y0 + eh).view(-1, 1, 1))
-              & (xs >= x0.view(-1, 1, 1)) & (xs < (x0 + ew).view(-1, 1, 1)))
-    mask = inside & _bernoulli(n, p, dev).view(-1, 1, 1)
-    return images.masked_fill(mask.unsqueeze(1), value)
+    ys = torch.arange(h, device=dev).view(1, h)
+    xs = torch.arange(w, device=dev).view(1, w)
+    in_rows = (ys >= y0.view(-1, 1)) & (ys < (y0 + eh).view(-1, 1)) & _bernoulli(n, p, dev).view(-1, 1)
+    in_cols = (xs >= x0.view(-1, 1)) & (xs < (x0 + ew).view(-1, 1))
+    mask = (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1)
+    if value == 0.0 and images.is_floating_point():  # a broadcast multiply is much faster than masked_fill
+        keep = (~mask).to(images.dtype)
+        return images.mul_(keep) if inplace else images * keep
+    return images.masked_fill_(mask, value) if inplace else images.masked_fill(mask, value)
 
 
 # -- RandAugment ops: f(images, magnitude in [0, 1], signs (N,)) -> images, all in [0, 1] ----------
@@ -129,7 +154,7 @@ def _equalize(x, m, s):
     """Histogram equalisation per channel, PIL's rule: lut[v] = (count below v + step // 2) // step
     with step = (pixels not in the top occupied level) // 255."""
     n, c, h, w = x.shape
-    levels = (x * 255).round().long().clamp(0, 255).view(n, c, -1)
+    levels = (x * 255).round().long().clamp(0, 255).reshape(n, c, -1)
     hist = torch.zeros(n, c, 256, device=x.device).scatter_add_(2, levels, torch.ones_like(levels, dtype=torch.float))
     top = torch.where(hist > 0, torch.arange(256, device=x.device).float(), torch.full_like(hist, -1.0)).argmax(2, keepdim=True)
     step = ((h * w - hist.gather(2, top)) / 255).floor()
@@ -232,7 +257,12 @@ def rand_augment(images: Tensor, *, num_ops: int, magnitude: float) -> Tensor:
 
 
 class Augmenter:
-    """The run's augmentation views (see the module docstring), built from ``augment.*`` settings."""
+    """The run's augmentation views (see the module docstring), built from ``augment.*`` settings.
+
+    Every view takes the batch as stored (uint8 (N, 3, H, W), any strides) or as float in [0, 1]
+    and returns a new, contiguous, normalised float tensor. On uint8 input the crop, flip and pad
+    move bytes, and the cast, the 1/255 scale and the normalisation are one pass.
+    """
 
     def __init__(self, config: AugmentConfig, *, image_size: int):
         self.config = config
@@ -240,25 +270,37 @@ class Augmenter:
         self._mean = torch.tensor(config.mean).view(1, 3, 1, 1)
         self._std = torch.tensor(config.std).view(1, 3, 1, 1)
 
-    def normalize(self, images: Tensor) -> Tensor:
-        mean = self._mean.to(images.device, images.dtype)
-        std = self._std.to(images.device, images.dtype)
-        return (images - mean) / std
-
+    to_float = staticmethod(to_float)
     hflip = staticmethod(hflip)
 
+    def normalize(self, images: Tensor) -> Tensor:
+        """(x - mean) / std of the images in [0, 1] (uint8 ones read as x / 255), into a new tensor."""
+        scale = 1.0 / self._std
+        if images.dtype == torch.uint8:
+            scale = scale / 255.0
+        dtype = torch.float32 if images.dtype == torch.uint8 else images.dtype
+        scale = scale.to(images.device, dtype)
+        shift = (-self._mean / self._std).to(images.device, dtype)
+        # cast into a contiguous output first, then scale and shift it in place (an op mixing uint8
+        # and float inputs would make a float copy of the input on the way; broadcast addcmul is
+        # several times slower than mul_ + add_ on CPU)
+        out = torch.empty(images.shape, dtype=dtype, device=images.device).copy_(images)
+        return out.mul_(scale).add_(shift)
+
     def geometric(self, images: Tensor) -> Tensor:
-        """Crop with padding and flip: the shared geometric part of every training view."""
-        return random_hflip(random_crop(images, self.padding), self.config.hflip)
+        """Crop with padding and flip: the shared geometric part of every training view (any dtype)."""
+        return random_crop_flip(images, self.padding, self.config.hflip)
 
     def erase(self, normalized: Tensor) -> Tensor:
+        """Random erasing, in place on a normalised view this Augmenter made."""
         c = self.config
-        return random_erasing(normalized, c.erasing, tuple(c.erasing_scale))
+        return random_erasing(normalized, c.erasing, tuple(c.erasing_scale), inplace=True)
 
     def train(self, images: Tensor) -> Tensor:
         c = self.config
-        x = random_rotation(self.geometric(images), c.rotation)
-        x = gaussian_noise(x, c.noise, c.noise_std)
+        x = self.geometric(images)
+        if c.rotation > 0 or c.noise > 0:
+            x = gaussian_noise(random_rotation(to_float(x), c.rotation), c.noise, c.noise_std)
         return self.erase(self.normalize(x))
 
     def weak(self, images: Tensor) -> Tensor:
@@ -266,7 +308,7 @@ class Augmenter:
 
     def strong(self, images: Tensor) -> Tensor:
         c = self.config
-        x = rand_augment(self.geometric(images), num_ops=c.strong_ops, magnitude=c.strong_magnitude)
+        x = rand_augment(to_float(self.geometric(images)), num_ops=c.strong_ops, magnitude=c.strong_magnitude)
         return self.normalize(x)
 
     def eval(self, images: Tensor) -> Tensor:

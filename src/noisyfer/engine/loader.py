@@ -1,12 +1,13 @@
 """Batches straight from decoded tensors: no per-sample Python, no worker processes.
 
-The whole split is held as one uint8 tensor (N, H, W, 3), on the training device when it fits (a
-GPU) or in host memory. A batch is one index gather, one copy, one permute and one cast. The order of
+The whole split is held as one uint8 tensor (N, 3, H, W), on the training device when it fits (a
+GPU) or in host memory. A batch is one index gather (and a copy to the device when the split stays
+on the host); the images stay uint8 until the method's augmentation views cast them. The order of
 an epoch comes from a generator seeded by ``(seed, epoch)``, so any epoch can be replayed exactly
 after a resume without replaying the ones before it.
 
 The next batch is assembled in a background thread while the current one is used (``prefetch``):
-torch releases the GIL in its kernels, so the gather and cast overlap the model's step. A batch
+torch releases the GIL in its kernels, so the gather overlaps the model's step. A batch
 depends only on its indices, never on a random generator, so prefetching changes no number.
 """
 
@@ -79,8 +80,9 @@ class TensorLoader:
         self.prefetch = int(prefetch)
         self.device = device
         self.num_samples = len(data)
-        # A memory-mapped split is read into RAM once here; an in-memory array is used as is.
-        images = torch.from_numpy(np.require(data.images, np.uint8, ["C", "W"]))
+        # Read once into RAM as uint8 NCHW (the stored layout is NHWC): batches are then contiguous
+        # slices, and crop and flip move bytes, not floats (the Augmenter casts once, at the end).
+        images = torch.from_numpy(np.ascontiguousarray(np.asarray(data.images, dtype=np.uint8).transpose(0, 3, 1, 2)))
         labels_array = data.labels if labels is None else np.asarray(labels)
         self.labels_np = labels_array.astype(np.int64)
         self.num_classes = data.num_classes
@@ -104,15 +106,10 @@ class TensorLoader:
         return images.numel() * images.element_size() <= fraction * free
 
     def batch(self, indices: Tensor) -> Batch:
-        """The batch of dataset ``indices`` (int64, CPU), images as float in [0, 1] on the device."""
+        """The batch of dataset ``indices`` (int64, CPU), images as stored (uint8) on the device."""
         on_device = self.images.device == self.device
         idx = indices.to(self.device) if on_device else indices
-        raw = self.images.index_select(0, idx)
-        raw = raw.to(self.device, non_blocking=True)
-        n, h, w, c = raw.shape
-        # one strided cast into a contiguous NCHW float tensor, then an in-place scale
-        images = torch.empty((n, c, h, w), dtype=torch.float32, device=raw.device).copy_(raw.permute(0, 3, 1, 2))
-        images.div_(255.0)
+        images = self.images.index_select(0, idx).to(self.device, non_blocking=True)
         labels = self.labels.index_select(0, idx).to(self.device, non_blocking=True)
         columns = {k: v.index_select(0, idx).to(self.device, non_blocking=True) for k, v in self.columns.items()}
         return Batch(images=images, labels=labels, indices=indices.to(self.device, non_blocking=True), columns=columns,

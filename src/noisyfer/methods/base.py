@@ -61,8 +61,10 @@ class Batch:
     Attributes
     ----------
     images
-        float (N, 3, H, W) in [0, 1], *not* augmented and not normalised: a method builds its views
-        with ``self.augment`` (``train``, ``weak``, ``strong``, ``normalize``, ``hflip``).
+        uint8 (N, 3, H, W) as stored (contiguous), *not* augmented and not normalised: a
+        method builds its views with ``self.augment`` (``train``, ``weak``, ``strong``, ``normalize``,
+        ``geometric``, ``hflip``; ``to_float`` gives float in [0, 1]). The views also accept float
+        images in [0, 1].
     labels
         int64 (N,): the training labels as given to the run (after any injected noise). Relabeling
         methods keep their own current labels in per-sample state.
@@ -118,7 +120,7 @@ class TrainingSetup:
     epochs: int
     steps_per_epoch: int
     device: torch.device
-    #: ``fetch(indices)`` -> :class:`Batch` of any training samples (images in [0, 1], given labels),
+    #: ``fetch(indices)`` -> :class:`Batch` of any training samples (images as in ``Batch``, given labels),
     #: e.g. to forward a sample's neighbours.
     fetch: Callable[[Tensor], "Batch"] | None = None
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..engine.augment import gaussian_noise, hflip, random_rotation
+from ..engine.augment import gaussian_noise, hflip, random_rotation, to_float
 from ..models import cam
 from ..registry import register_method
 from .base import Batch, Method, StepOutput
@@ -91,7 +91,9 @@ class EAC(Method):
     def views(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(view 1, mirrored view 2), both normalised and independently erased."""
         cfg = self.augment.config
-        base = random_rotation(self.augment.geometric(images), cfg.rotation)
+        base = self.augment.geometric(images)
+        if cfg.rotation > 0 or cfg.noise > 0:
+            base = random_rotation(to_float(base), cfg.rotation)
         first = self.augment.erase(self.augment.normalize(gaussian_noise(base, cfg.noise, cfg.noise_std)))
         second = self.augment.erase(self.augment.normalize(hflip(base)))
         return first, second
