@@ -196,7 +196,9 @@ def main() -> None:
     parser.add_argument("--num-test", type=int, default=3068)
     parser.add_argument("--workers", type=int, default=0, help="decode / DataLoader processes (0: all cores)")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--pipeline-batches", type=int, default=20, help="batches per phase in (b)")
+    parser.add_argument("--pipeline-batches", type=int, default=40, help="batches per phase in (b)")
+    parser.add_argument("--drain", type=float, default=1.0,
+                        help="pause (s) before each phase of (b), while the other pipeline's prefetching ends")
     parser.add_argument("--steps112", type=int, default=6, help="steps per phase at 112 px in (c)")
     parser.add_argument("--steps48", type=int, default=12, help="steps per phase at 48 px in (c)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating phases per pipeline in (b) and (c)")
@@ -206,7 +208,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.root = os.path.join(tempfile.gettempdir(), "noisyfer_bench_raf_quick")
-        args.num_train, args.num_test, args.pipeline_batches = 256, 64, 2
+        args.num_train, args.num_test, args.pipeline_batches, args.drain = 256, 64, 2, 0.0
         args.steps112, args.steps48, args.rounds = 2, 2, 2
     workers = args.workers or len(os.sched_getaffinity(0))
     torch.manual_seed(0)
@@ -235,7 +237,11 @@ def main() -> None:
         ours_stream, reference_stream = ours_forever(loader112, augment112), forever(reference)
         ours, theirs = [], []
         for _ in range(args.rounds):  # alternating phases, so both see the same load on the cores
+            # the reference's workers keep decoding ahead (prefetch_factor batches each) after its phase
+            # ends; let that drain so that it is not charged to the next phase
+            time.sleep(args.drain)
             ours.append(phase_rate(ours_stream, args.pipeline_batches, skip=2))
+            time.sleep(args.drain)
             theirs.append(phase_rate(reference_stream, args.pipeline_batches, skip=2 * workers + 1))
         batch = loader112.batch(torch.arange(args.batch))
         gather = median_ms(lambda: loader112.batch(torch.randperm(len(train112))[:args.batch]))

@@ -1,23 +1,32 @@
-"""Accuracy of training methods on the FER simulator under symmetric label noise.
+"""Accuracy of training methods on the FER simulator under label noise.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_methods.py --methods ce,scn,scn_c,rul,rul_c --rates 0,0.2,0.4 \\
-        --seeds 0,1,2 --epochs 12 --num-train 6000 --out bench/methods
+    .venv/bin/python benchmarks/bench_methods.py --methods ce,scn,scn_c,rul,rul_c \\
+        --noise none,symmetric:0.2,symmetric:0.4,asymmetric:0.3 --seeds 0,1,2 --out bench/methods \\
+        --pretrain-epochs 12 --set data.image_size=32 --set scn:method.relabel_epoch=5
 
-Each (method, rate, seed) is one run of ``noisyfer.train`` on ``data=synthetic`` with
-``noise.kind=symmetric`` (``none`` at rate 0), ``noise.rate=RATE``, ``seed=SEED`` and
+Each (method, noise setting, seed) is one run of ``noisyfer.train`` on ``data=synthetic`` with
+``noise.kind=KIND``, ``noise.rate=RATE`` (``none``: clean labels), ``seed=SEED`` and
 ``noise.seed=SEED`` (every seed draws its own noisy labels; methods at the same seed see the same
 ones). A method starts from ``configs/<method>_sim.yaml`` when that file exists, otherwise from
-:data:`DEFAULT_RECIPE`; ``--epochs``, ``--num-train``, ``--num-test`` and ``--set key=value`` override
-the recipe for every method.
+:data:`DEFAULT_RECIPE`; ``--epochs``, ``--num-train``, ``--num-test`` and ``--set key=value``
+override the recipe for every method, ``--set METHOD:key=value`` for one method only.
 
-Runs go to ``OUT/runs/<method>_r<rate>_s<seed>``. The benchmark is resumable: a run whose
+Pretraining (``--pretrain-epochs N``): the papers fine-tune a backbone pretrained on faces
+(MS-Celeb-1M). The simulator's stand-in is a ``ce`` run on a clean, disjoint simulated population
+(simulator seed ``--pretrain-data-seed``: other identities, other faces, its own test split) with
+the benchmark's image size and backbone; every run then starts from its weights
+(``model.pretrained=OUT/pretrain/best_model.pt``, backbone only: each method's heads start fresh).
+
+Runs go to ``OUT/runs/<method>_<kind><rate>_s<seed>``. The benchmark is resumable: a run whose
 ``summary.json`` says ``finished`` is read back, not retrained; an unfinished one is resumed from its
 last checkpoint. A run directory made with another configuration is an error (use another
-``--out``). At the end it prints a Markdown table of last-epoch / best-epoch test accuracy (%),
-mean +- std over seeds, rows = methods and columns = noise rates, and writes ``OUT/results.csv`` (one
-line per run) and ``OUT/results.md`` (the table).
+``--out``). At the end it prints Markdown tables (rows = methods, columns = noise settings, mean ±
+std over seeds): test accuracy and balanced accuracy (%), last epoch / best epoch; for methods
+that record per-sample label distributions (``ldlva``, ``elr``, ``smec``) the mean
+KL(true || learned) of the training distributions at the last epoch against KL(true || one-hot given
+label). It writes ``OUT/results.csv`` (one line per run) and ``OUT/results.md`` (the tables).
 
 Numbers on a shared CPU are slow to get but not noisy (runs are deterministic); times are.
 """
@@ -31,11 +40,15 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 import noisyfer
 from noisyfer.config import RunConfig, config_from_args
+from noisyfer.data.datasets import create_dataset
 from noisyfer.errors import UserError
+from noisyfer.methods.label_distribution import compare_label_distributions
+from noisyfer.noise import load_noisy_labels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,6 +61,7 @@ DEFAULT_RECIPE = [
 
 #: Keys that may differ between a stored run and the requested one.
 _IGNORED_KEYS = ("out", "name", "resume", "device")
+_KINDS = ("none", "symmetric", "asymmetric", "uniform", "instance", "crowd")
 
 
 def parse_list(text: str, kind: type, flag: str) -> list:
@@ -60,36 +74,92 @@ def parse_list(text: str, kind: type, flag: str) -> list:
     return values
 
 
-def run_name(method: str, rate: float, seed: int) -> str:
-    return f"{method}_r{rate:g}_s{seed}"
+def parse_noise(text: str) -> list[tuple[str, float]]:
+    """``none,symmetric:0.2,asymmetric:0.3`` -> [("none", 0.0), ("symmetric", 0.2), ...]."""
+    settings = []
+    for item in parse_list(text, str, "--noise"):
+        kind, _, rate = item.strip().partition(":")
+        if kind not in _KINDS:
+            raise UserError(f"--noise: unknown kind {kind!r} in {item!r}; expected one of {', '.join(_KINDS)}")
+        if kind == "none":
+            if rate and float(rate) != 0:
+                raise UserError(f"--noise: 'none' takes no rate, got {item!r}")
+            settings.append(("none", 0.0))
+            continue
+        try:
+            value = float(rate)
+        except ValueError:
+            raise UserError(f"--noise: expected KIND:RATE such as symmetric:0.4, got {item!r}") from None
+        settings.append((kind, value))
+    return settings
 
 
-def build_config(method: str, rate: float, seed: int, args: argparse.Namespace) -> RunConfig:
+def setting_label(kind: str, rate: float) -> str:
+    return "clean" if kind == "none" else f"{kind[:4]}. {100 * rate:g} %"
+
+
+def run_name(method: str, kind: str, rate: float, seed: int) -> str:
+    return f"{method}_clean_s{seed}" if kind == "none" else f"{method}_{kind}{rate:g}_s{seed}"
+
+
+def split_overrides(sets: list[str], method: str) -> list[str]:
+    """The ``--set`` entries for ``method``: global ones and ``method:key=value`` ones."""
+    chosen = []
+    for entry in sets:
+        head, sep, rest = entry.partition(":")
+        if sep and "=" not in head:
+            if head == method:
+                chosen.append(rest)
+        else:
+            chosen.append(entry)
+    return chosen
+
+
+def build_config(method: str, kind: str, rate: float, seed: int, args: argparse.Namespace,
+                 pretrained: Path | None) -> RunConfig:
     sim = REPO / "configs" / f"{method}_sim.yaml"
     overrides = [] if sim.is_file() else list(DEFAULT_RECIPE)
-    overrides += [f"method.name={method}", "data.name=synthetic",
-                  f"noise.kind={'none' if rate == 0 else 'symmetric'}", f"noise.rate={rate}",
+    overrides += [f"method.name={method}", "data.name=synthetic", f"noise.kind={kind}", f"noise.rate={rate}",
                   f"noise.seed={seed}", f"seed={seed}", f"out={Path(args.out) / 'runs'}",
-                  f"name={run_name(method, rate, seed)}", f"device={args.device}"]
+                  f"name={run_name(method, kind, rate, seed)}", f"device={args.device}"]
+    overrides += common_overrides(args) + split_overrides(args.set, method)
+    if pretrained is not None:
+        overrides.append(f"model.pretrained={pretrained}")
+    return config_from_args(str(sim) if sim.is_file() else None, overrides)
+
+
+def common_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = []
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.num_train is not None:
         overrides.append(f"data.num_train={args.num_train}")
     if args.num_test is not None:
         overrides.append(f"data.num_test={args.num_test}")
-    overrides += args.set
-    return config_from_args(str(sim) if sim.is_file() else None, overrides)
+    return overrides
+
+
+def pretrain_config(args: argparse.Namespace) -> RunConfig:
+    """``ce`` on a clean simulated population disjoint from the benchmark's (another simulator seed)."""
+    shared = [entry for entry in split_overrides(args.set, "ce")
+              if entry.split("=", 1)[0] in ("data.image_size", "model.backbone", "train.batch_size")]
+    overrides = shared + [
+        "data.name=synthetic", f"data.seed={args.pretrain_data_seed}", f"data.num_train={args.pretrain_num_train}",
+        "data.num_test=1000", "noise.kind=none", "noise.rate=0", f"train.epochs={args.pretrain_epochs}",
+        "seed=0", f"out={args.out}", "name=pretrain", f"device={args.device}",
+    ]
+    return config_from_args(str(REPO / "configs" / "ce_sim.yaml"), overrides)
 
 
 def _comparable(tree: dict) -> dict:
     return {k: v for k, v in tree.items() if k not in _IGNORED_KEYS}
 
 
-def run_one(cfg: RunConfig) -> dict:
-    """Train, resume or read back the run of ``cfg``; returns its summary."""
+def run_one(cfg: RunConfig) -> tuple[dict, Path]:
+    """Train, resume or read back the run of ``cfg``; returns its summary and directory."""
     path = Path(cfg.out) / cfg.name
     if not path.exists():
-        return noisyfer.train(cfg).summary
+        return noisyfer.train(cfg).summary, path
     stored_file = path / "config.yaml"
     if not stored_file.is_file():
         raise UserError(f"{path} exists but is not a run directory (no config.yaml); use another --out")
@@ -101,80 +171,133 @@ def run_one(cfg: RunConfig) -> dict:
         summary = json.loads(summary_file.read_text())
         if summary.get("status") == "finished":
             print(f"done already: {path}", flush=True)
-            return summary
+            return summary, path
     print(f"resuming: {path}", flush=True)
-    return noisyfer.resume(path).summary
+    return noisyfer.resume(path).summary, path
 
 
-def mean_std(values: list[float]) -> str:
+def label_distribution_closeness(cfg: RunConfig, run_dir: Path, epochs: int) -> dict:
+    """KL of the last epoch's recorded ``label_dist`` (if any) from the simulator's, and of one-hot labels."""
+    record_file = run_dir / "samples" / f"epoch_{epochs:03d}.npz"
+    if not record_file.is_file():
+        return {}
+    with np.load(record_file) as record:
+        if "label_dist" not in record:
+            return {}
+        learned = record["label_dist"]
+    train = create_dataset(cfg.data, cfg.data_options)["train"]
+    given = load_noisy_labels(run_dir / "train_labels.csv", num_samples=len(train), num_classes=train.num_classes)
+    return compare_label_distributions(learned, train.columns["label_dist"], given.labels)
+
+
+def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return "-"
     mean = sum(values) / len(values)
     if len(values) == 1:
-        return f"{100 * mean:.1f}"
+        return f"{scale * mean:.{digits}f}"
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
+    return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
-def markdown_table(rows: list[dict], methods: list[str], rates: list[float]) -> str:
-    header = "| method | " + " | ".join(f"{100 * r:g} % noise" for r in rates) + " |"
-    lines = [header, "|---" * (len(rates) + 1) + "|"]
+def markdown_table(rows: list[dict], methods: list[str], settings: list[tuple[str, float]],
+                   cell) -> str:
+    header = "| method | " + " | ".join(setting_label(*s) for s in settings) + " |"
+    lines = [header, "|---" * (len(settings) + 1) + "|"]
     for method in methods:
-        cells = []
-        for rate in rates:
-            runs = [r for r in rows if r["method"] == method and r["rate"] == rate]
-            cells.append(f"{mean_std([r['accuracy_last'] for r in runs])} / "
-                         f"{mean_std([r['accuracy_best'] for r in runs])}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        cells = [cell([r for r in rows if r["method"] == method and (r["kind"], r["rate"]) == s]) for s in settings]
+        if any(c != "-" for c in cells):
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def tables(rows: list[dict], methods: list[str], settings: list[tuple[str, float]], seeds: list[int],
+           pretrained: bool) -> str:
+    start = "backbone pretrained on a clean disjoint simulated population" if pretrained else "from scratch"
+    parts = [
+        f"Test accuracy (%) on the simulator, last epoch / best epoch, mean ± std over seeds {seeds}; {start}.",
+        markdown_table(rows, methods, settings, lambda runs: f"{mean_std([r['accuracy_last'] for r in runs])} / "
+                       f"{mean_std([r['accuracy_best'] for r in runs])}" if runs else "-"),
+        "Balanced test accuracy (%), last epoch / best value.",
+        markdown_table(rows, methods, settings, lambda runs: f"{mean_std([r['balanced_last'] for r in runs])} / "
+                       f"{mean_std([r['balanced_best'] for r in runs])}" if runs else "-"),
+    ]
+    with_kl = [r for r in rows if r.get("kl_learned") is not None]
+    if with_kl:
+        parts += [
+            "Training label distributions at the last epoch: mean KL(true || learned) / KL(true || one-hot given "
+            "label), nats (lower is closer to the simulator's true distributions).",
+            markdown_table(with_kl, methods, settings,
+                           lambda runs: f"{mean_std([r['kl_learned'] for r in runs], 1, 2)} / "
+                           f"{mean_std([r['kl_one_hot'] for r in runs], 1, 2)}" if runs else "-"),
+        ]
+    return "\n\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", required=True, help="comma-separated registered method names")
-    parser.add_argument("--rates", default="0,0.2,0.4", help="comma-separated symmetric noise rates")
+    parser.add_argument("--noise", default="none,symmetric:0.2,symmetric:0.4",
+                        help="comma-separated noise settings KIND:RATE ('none' for clean labels)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (training and noise)")
     parser.add_argument("--epochs", type=int, default=None, help="train.epochs for every method")
     parser.add_argument("--num-train", type=int, default=None, help="data.num_train for every method")
     parser.add_argument("--num-test", type=int, default=None, help="data.num_test for every method")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra override for every run (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                        help="extra override for every run, or for METHOD's runs only (repeatable)")
+    parser.add_argument("--pretrain-epochs", type=int, default=0,
+                        help="pretrain the backbone with ce on a clean disjoint population first (0: from scratch)")
+    parser.add_argument("--pretrain-num-train", type=int, default=8000)
+    parser.add_argument("--pretrain-data-seed", type=int, default=100, help="simulator seed of the pretraining data")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", required=True, help="benchmark folder (runs/, results.csv, results.md)")
+    parser.add_argument("--out", required=True, help="benchmark folder (pretrain/, runs/, results.csv, results.md)")
     args = parser.parse_args(argv)
     try:
         methods = parse_list(args.methods, str, "--methods")
-        rates = parse_list(args.rates, float, "--rates")
+        settings = parse_noise(args.noise)
         seeds = parse_list(args.seeds, int, "--seeds")
         for method in methods:
             noisyfer.METHODS.get(method)  # unknown names fail before any training
-        configs = [(m, r, s, build_config(m, r, s, args)) for m in methods for r in rates for s in seeds]
-        data = {m: (cfg.data.image_size, cfg.data_options) for m, _, _, cfg in configs}
+        pretrained = None
+        if args.pretrain_epochs > 0:
+            print(f"pretraining: ce on {args.pretrain_num_train} clean faces of simulator seed "
+                  f"{args.pretrain_data_seed}", flush=True)
+            summary, path = run_one(pretrain_config(args))
+            pretrained = path / "best_model.pt"
+            print(f"pretrained backbone: {pretrained} (test accuracy on its own population "
+                  f"{100 * summary['accuracy_best']:.1f} %)", flush=True)
+        configs = [(m, k, r, s, build_config(m, k, r, s, args, pretrained))
+                   for m in methods for k, r in settings for s in seeds]
+        data = {m: (cfg.data.image_size, cfg.data_options) for m, _, _, _, cfg in configs}
         if len(set(map(repr, data.values()))) > 1:
             print("warning: methods train on different simulator settings: "
                   + "; ".join(f"{m}: size {v[0]}, {v[1]}" for m, v in data.items()), file=sys.stderr)
         rows = []
-        for index, (method, rate, seed, cfg) in enumerate(configs, 1):
-            print(f"[{index}/{len(configs)}] {method} rate {rate:g} seed {seed}", flush=True)
-            summary = run_one(cfg)
-            rows.append({"method": method, "rate": rate, "seed": seed,
+        for index, (method, kind, rate, seed, cfg) in enumerate(configs, 1):
+            print(f"[{index}/{len(configs)}] {method} {setting_label(kind, rate)} seed {seed}", flush=True)
+            summary, run_dir = run_one(cfg)
+            rows.append({"method": method, "kind": kind, "rate": rate, "seed": seed,
                          "accuracy_last": summary["accuracy_last"], "accuracy_best": summary["accuracy_best"],
+                         "balanced_last": summary["balanced_accuracy_last"],
+                         "balanced_best": summary["balanced_accuracy_best"],
                          "best_epoch": summary.get("best_epoch"), "epochs": summary.get("epochs_done"),
-                         "run_dir": str(Path(cfg.out) / cfg.name)})
+                         **{k: None for k in ("kl_learned", "kl_one_hot")},
+                         **label_distribution_closeness(cfg, run_dir, cfg.train.epochs),
+                         "run_dir": str(run_dir)})
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown_table(rows, methods, rates)
-    note = (f"Test accuracy (%) on the simulator, last epoch / best epoch, mean ± std over seeds {seeds}; "
-            f"symmetric noise.")
-    (out / "results.md").write_text(note + "\n\n" + table + "\n")
-    print("\n" + note + "\n\n" + table)
+    text = tables(rows, methods, settings, seeds, pretrained is not None)
+    (out / "results.md").write_text(text + "\n")
+    print("\n" + text)
     return 0
 
 

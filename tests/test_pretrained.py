@@ -215,3 +215,18 @@ def test_pickled_objects_need_trust_file(tmp_path):
     report = load_pretrained(model, path, trust_file=True)
     assert len(report.loaded) == BACKBONE_WEIGHTS + COUNTERS
     assert_backbone_equal(model, source)
+
+
+def test_a_noisyfer_runs_weights_load_as_a_backbone(tmp_path):
+    """best_model.pt of a run (``{'epoch', 'method'}``, keys 'backbone.*' + the method's heads)."""
+    source = trained_like_state("resnet_tiny", num_classes=None)
+    method_state = OrderedDict((f"backbone.{key}", value) for key, value in source.items())
+    method_state["fc.weight"] = torch.zeros(7, 64)
+    method_state["heads.attention.weight"] = torch.zeros(1, 64)
+    torch.save({"epoch": 3, "method": method_state}, tmp_path / "best_model.pt")
+    model = fresh("resnet_tiny", num_classes=None)
+    report = load_pretrained(model, tmp_path / "best_model.pt")
+    assert (report.layout, report.container, report.stem) == ("noisyfer", "method", "small")
+    assert report.unexpected == ["fc.weight", "heads.attention.weight"] and report.skipped == []
+    assert report.loaded_fraction == 1.0 and not report.missing
+    assert_backbone_equal(model, source)

@@ -93,6 +93,11 @@ LAYOUTS: dict[str, Layout] = {
             "dmue", "feat_net.", ("fc.",), "dmue",
             "DMUE: 'feat_net.' + torchvision names; stem without ReLU and with a 2x2/2 max-pool",
         ),
+        Layout(
+            "noisyfer", "backbone.", ("fc.",), "torchvision",
+            "a noisyfer run's best_model.pt or checkpoint ('method' entry): 'backbone.' + torchvision names; "
+            "the method's own heads are listed as unexpected and not loaded",
+        ),
     )
 }
 
@@ -108,7 +113,8 @@ class LoadReport:
     layout
         Detected layout name (a key of ``LAYOUTS``).
     container
-        ``"state_dict"`` when the tensors sat under a ``state_dict`` entry, ``"bare"`` otherwise.
+        ``"state_dict"`` or ``"method"`` (a noisyfer run's file) when the tensors sat under that
+        entry, ``"bare"`` otherwise.
     stem
         The model's stem: ``"dmue"`` exactly when the layout is DMUE's.
     loaded
@@ -286,6 +292,8 @@ def _first_cause(exc: Exception) -> str:
 def _extract_state_dict(obj: Any, path: Path) -> tuple[Mapping[str, Any], str]:
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         return obj["state_dict"], "state_dict"
+    if isinstance(obj, Mapping) and isinstance(obj.get("method"), Mapping):  # a noisyfer run's file
+        return obj["method"], "method"
     if isinstance(obj, Mapping) and any(torch.is_tensor(value) for value in obj.values()):
         return obj, "bare"
     found = f"top-level keys {sorted(map(str, obj))[:8]}" if isinstance(obj, Mapping) else type(obj).__name__
