@@ -102,3 +102,15 @@ def test_merged_shards_collect_into_one_table(tmp_path, tiny_overrides, capsys):
     assert header[:6] == ["name", "method", "noise_kind", "noise_rate", "seed", "status"]
     assert main(["sweep", "--collect", "--out", str(machines[0])]) == 0
     assert "| ce     | 50.50 ± 0.71" in capsys.readouterr().out
+
+
+def test_markdown_cells_escape_the_column_separator():
+    from noisyfer.cli.tables import markdown_table
+
+    table = markdown_table(["name|alias", "value"], [["a|b", 0.5], [None, 2]])
+    assert table.splitlines() == [
+        "| name\\|alias | value  |",
+        "|-------------|--------|",
+        "| a\\|b        | 0.5000 |",
+        "| n/a         | 2      |",
+    ]

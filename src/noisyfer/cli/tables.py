@@ -6,18 +6,20 @@ from typing import Sequence
 
 
 def format_cell(value) -> str:
+    """A table cell: ``n/a`` for None, 4 decimals for floats, a literal ``|`` escaped as ``\\|``."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
         return f"{value:.4f}"
-    return str(value)
+    return str(value).replace("|", "\\|")
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     cells = [[format_cell(v) for v in row] for row in rows]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    heads = [format_cell(str(h)) for h in header]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(heads)]
     line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"  # noqa: E731
-    out = [line([str(h) for h in header]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out = [line(heads), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
 
