@@ -244,6 +244,7 @@ def main() -> None:
             time.sleep(args.drain)
             theirs.append(phase_rate(reference_stream, args.pipeline_batches, skip=2 * workers + 1))
         batch = loader112.batch(torch.arange(args.batch))
+        time.sleep(args.drain)
         gather = median_ms(lambda: loader112.batch(torch.randperm(len(train112))[:args.batch]))
         augment_ms = median_ms(lambda: augment112.train(batch.images))
         ours_rate, theirs_rate = statistics.median(ours), statistics.median(theirs)

@@ -48,10 +48,11 @@ def to_float(images: Tensor) -> Tensor:
 
 def random_crop_flip(images: Tensor, padding: int, p_flip: float) -> Tensor:
     """Zero-pad by ``padding`` pixels, crop back to size at a random offset and mirror with
-    probability ``p_flip``, per sample, in one indexing pass (any dtype, uint8 included).
+    probability ``p_flip``, per sample (any dtype, uint8 included).
 
-    The padded batch is viewed as every vertical window at once (no copy); one advanced index then
-    picks each sample's window row offset and its (possibly mirrored) column range.
+    Two passes that keep the (N, C, H, W) layout: the padded batch is viewed as all its vertical
+    windows at once (no copy) and each sample's rows are picked with one index; a gather along the
+    width then takes each sample's (possibly mirrored) column range.
     """
     if padding <= 0 and p_flip <= 0:
         return images
@@ -60,13 +61,13 @@ def random_crop_flip(images: Tensor, padding: int, p_flip: float) -> Tensor:
     padded = F.pad(images, (padding, padding, padding, padding)) if padding > 0 else images
     s_n, s_c, s_h, s_w = padded.stride()
     windows = padded.as_strided((n, c, 2 * padding + 1, h, w + 2 * padding), (s_n, s_c, s_h, s_h, s_w))
-    offset_y = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
+    offset_y = torch.randint(0, 2 * padding + 1, (n,), device=dev)
     offset_x = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     flip = _bernoulli(n, p_flip, dev).view(n, 1)
     xs = torch.arange(w, device=dev).view(1, w)
     cols = offset_x + torch.where(flip, w - 1 - xs, xs)
-    picked = windows[torch.arange(n, device=dev).view(n, 1), :, offset_y, :, cols]  # (n, w, c, h)
-    return picked.permute(0, 2, 3, 1)
+    rows = windows[torch.arange(n, device=dev), :, offset_y]  # (n, c, h, w + 2 * padding)
+    return rows.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
 
 
 def random_hflip(images: Tensor, p: float) -> Tensor:
@@ -125,10 +126,14 @@ def random_erasing(images: Tensor, p: float, scale: tuple[float, float], ratio=(
     xs = torch.arange(w, device=dev).view(1, w)
     in_rows = (ys >= y0.view(-1, 1)) & (ys < (y0 + eh).view(-1, 1)) & _bernoulli(n, p, dev).view(-1, 1)
     in_cols = (xs >= x0.view(-1, 1)) & (xs < (x0 + ew).view(-1, 1))
-    mask = (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1)
-    if value == 0.0 and images.is_floating_point():  # a broadcast multiply is much faster than masked_fill
-        keep = (~mask).to(images.dtype)
+    if value == 0.0 and images.is_floating_point():
+        # keep = 1 - rows (x) cols as one batched outer product, then one broadcast multiply: several
+        # times faster on CPU than building a boolean (N, H, W) mask for masked_fill
+        ones = torch.ones(1, 1, 1, dtype=images.dtype, device=dev).expand(n, h, w)
+        keep = torch.baddbmm(ones, in_rows.to(images.dtype).unsqueeze(2), in_cols.to(images.dtype).unsqueeze(1),
+                             alpha=-1.0).unsqueeze(1)
         return images.mul_(keep) if inplace else images * keep
+    mask = (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1)
     return images.masked_fill_(mask, value) if inplace else images.masked_fill(mask, value)
 
 

@@ -6,9 +6,13 @@ on the host); the images stay uint8 until the method's augmentation views cast t
 an epoch comes from a generator seeded by ``(seed, epoch)``, so any epoch can be replayed exactly
 after a resume without replaying the ones before it.
 
-The next batch is assembled in a background thread while the current one is used (``prefetch``):
-torch releases the GIL in its kernels, so the gather overlaps the model's step. A batch
-depends only on its indices, never on a random generator, so prefetching changes no number.
+On CUDA the next batch is assembled in a background thread while the current one is used
+(``prefetch``): torch releases the GIL in its kernels, so the gather and the host-to-device copy
+overlap the model's step. On the CPU the default is no thread: a batch is one uint8 gather, and a
+second thread's kernels would compete with the step's intra-op threads for the same cores (measured
+with ``benchmarks/bench_input_pipeline.py``: augmented batches 15.3k/s without, 11.9k/s with it on 2
+cores). A batch depends only on its indices, never on a random generator, so prefetching changes no
+number.
 """
 
 from __future__ import annotations
@@ -71,13 +75,14 @@ class TensorLoader:
         Where batches go. On CUDA the image tensor is moved there once, if it takes at most
         ``device_fraction`` of the free memory.
     prefetch
-        Batches assembled ahead in a background thread (0: none, each batch built when asked for).
+        Batches assembled ahead in a background thread (0: none, each batch built when asked for);
+        default 1 on CUDA, 0 on the CPU (see the module docstring).
     """
 
     def __init__(self, data: FERData, *, batch_size: int, device: torch.device, labels: np.ndarray | None = None,
-                 columns: tuple[str, ...] = (), device_fraction: float = 0.25, prefetch: int = 1):
+                 columns: tuple[str, ...] = (), device_fraction: float = 0.25, prefetch: int | None = None):
         self.batch_size = int(batch_size)
-        self.prefetch = int(prefetch)
+        self.prefetch = int(prefetch) if prefetch is not None else int(device.type == "cuda")
         self.device = device
         self.num_samples = len(data)
         # Read once into RAM as uint8 NCHW (the stored layout is NHWC): batches are then contiguous
