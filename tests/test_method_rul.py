@@ -172,3 +172,11 @@ def test_configs_resolve(name):
     if name.endswith("paper"):  # RUL's recipe: Adam 2e-4 (classifier 10x), ExponentialLR, batch 64
         assert (cfg.train.lr, cfg.train.schedule, cfg.train.batch_size) == (0.0002, "exponential", 64)
         assert cfg.method_options.fc_lr_scale == 10.0
+
+
+@pytest.mark.parametrize("relabel", [False, True])
+def test_label_history_is_recorded_only_when_rul_relabels(relabel):
+    """Without relabeling the labels never move, so reports show relabel figures as not applicable."""
+    method, _ = _method(relabel=relabel)
+    assert ("labels" in method.epoch_record()) == relabel
+    assert {"uncertainty", "clean_score"} <= set(method.epoch_record())

@@ -174,7 +174,10 @@ class RUL(Method):
     def epoch_record(self) -> dict[str, Tensor]:
         s = self.state["uncertainty"]
         m = torch.nanmean(s)
-        return {"labels": self.state["labels"], "uncertainty": s, "clean_score": m / (s + m)}
+        record = {"uncertainty": s, "clean_score": m / (s + m)}
+        if self.options.relabel:  # without relabeling the labels never move: no relabel history to show
+            record["labels"] = self.state["labels"]
+        return record
 
     def auxiliary_loss(self, mu: Tensor, logvar: Tensor, labels: Tensor) -> tuple[Tensor | None, dict[str, Tensor]]:
         """Extra loss on the unmixed embeddings with the current labels (none here; RUL-C adds L_C)."""

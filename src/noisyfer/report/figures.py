@@ -196,6 +196,9 @@ def sweep_lines_figure(lines: Mapping[str, tuple[Sequence[float], Sequence[float
         ok = np.isfinite(means)
         ax.errorbar(100 * rates[ok], 100 * means[ok], yerr=100 * np.nan_to_num(stds[ok]), marker="o", capsize=3,
                     label=label)
+    ticks = sorted({float(r) for _, (rates, _, _) in lines.items() for r in _values(rates)})
+    if ticks:  # tick exactly the swept rates
+        ax.set_xticks([100 * r for r in ticks], [f"{100 * r:g}" for r in ticks])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
