@@ -155,11 +155,12 @@ def _comparable(tree: dict) -> dict:
     return {k: v for k, v in tree.items() if k not in _IGNORED_KEYS}
 
 
-def run_one(cfg: RunConfig) -> tuple[dict, Path]:
-    """Train, resume or read back the run of ``cfg``; returns its summary and directory."""
+def run_one(cfg: RunConfig, *, train: bool = True) -> tuple[dict | None, Path]:
+    """Train, resume or read back the run of ``cfg``; returns its summary (``None`` when it has not
+    finished and ``train`` is false) and directory."""
     path = Path(cfg.out) / cfg.name
     if not path.exists():
-        return noisyfer.train(cfg).summary, path
+        return (noisyfer.train(cfg).summary if train else None), path
     stored_file = path / "config.yaml"
     if not stored_file.is_file():
         raise UserError(f"{path} exists but is not a run directory (no config.yaml); use another --out")
@@ -172,6 +173,8 @@ def run_one(cfg: RunConfig) -> tuple[dict, Path]:
         if summary.get("status") == "finished":
             print(f"done already: {path}", flush=True)
             return summary, path
+    if not train:
+        return None, path
     print(f"resuming: {path}", flush=True)
     return noisyfer.resume(path).summary, path
 
@@ -250,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="pretrain the backbone with ce on a clean disjoint population first (0: from scratch)")
     parser.add_argument("--pretrain-num-train", type=int, default=8000)
     parser.add_argument("--pretrain-data-seed", type=int, default=100, help="simulator seed of the pretraining data")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: tables of the finished runs only (others are shown as '-')")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="benchmark folder (pretrain/, runs/, results.csv, results.md)")
     args = parser.parse_args(argv)
@@ -261,12 +266,14 @@ def main(argv: list[str] | None = None) -> int:
             noisyfer.METHODS.get(method)  # unknown names fail before any training
         pretrained = None
         if args.pretrain_epochs > 0:
-            print(f"pretraining: ce on {args.pretrain_num_train} clean faces of simulator seed "
-                  f"{args.pretrain_data_seed}", flush=True)
-            summary, path = run_one(pretrain_config(args))
-            pretrained = path / "best_model.pt"
-            print(f"pretrained backbone: {pretrained} (test accuracy on its own population "
-                  f"{100 * summary['accuracy_best']:.1f} %)", flush=True)
+            pre_cfg = pretrain_config(args)
+            pretrained = Path(pre_cfg.out) / pre_cfg.name / "best_model.pt"
+            if not args.no_train:
+                print(f"pretraining: ce on {args.pretrain_num_train} clean faces of simulator seed "
+                      f"{args.pretrain_data_seed}", flush=True)
+                summary, _ = run_one(pre_cfg)
+                print(f"pretrained backbone: {pretrained} (test accuracy on its own population "
+                      f"{100 * summary['accuracy_best']:.1f} %)", flush=True)
         configs = [(m, k, r, s, build_config(m, k, r, s, args, pretrained))
                    for m in methods for k, r in settings for s in seeds]
         data = {m: (cfg.data.image_size, cfg.data_options) for m, _, _, _, cfg in configs}
@@ -276,7 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for index, (method, kind, rate, seed, cfg) in enumerate(configs, 1):
             print(f"[{index}/{len(configs)}] {method} {setting_label(kind, rate)} seed {seed}", flush=True)
-            summary, run_dir = run_one(cfg)
+            summary, run_dir = run_one(cfg, train=not args.no_train)
+            if summary is None:
+                print(f"not finished, left out: {run_dir}", flush=True)
+                continue
             rows.append({"method": method, "kind": kind, "rate": rate, "seed": seed,
                          "accuracy_last": summary["accuracy_last"], "accuracy_best": summary["accuracy_best"],
                          "balanced_last": summary["balanced_accuracy_last"],
