@@ -29,10 +29,12 @@ the per-sample mean (``reduction="mean"``); ``reduction="sum"`` gives the sum as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CenterLoss", "PAPER_GAMMA", "REDUCTIONS", "center_loss", "center_update", "check_center_options"]
+__all__ = ["CenterLoss", "CenterLossOptions", "PAPER_GAMMA", "REDUCTIONS", "center_loss", "center_update", "check_center_options"]
 
 #: Balance ratio gamma of Eq. 3 per dataset, from paper 000's implementation details
 #: ("0.02, 0.01, 0.1 and 0.002" for AffectNet, RAF-DB, FERPLUS and FER2013).
@@ -159,3 +161,28 @@ def check_center_options(options) -> None:
     if options.center_reduction not in REDUCTIONS:
         raise ValueError(
             f"center_reduction must be one of {', '.join(REDUCTIONS)}, got {options.center_reduction!r}")
+
+
+@dataclass
+class CenterLossOptions:
+    """The center-loss options a ``*_c`` method's options add to its base method's (mixed in first).
+
+    Attributes
+    ----------
+    gamma
+        Balance ratio of paper 000's Eq. 3 (see :data:`PAPER_GAMMA`).
+    center_alpha
+        Center update rate (Wen et al.'s alpha).
+    center_reduction
+        ``"mean"`` over the batch (default) or ``"sum"`` (paper 000's formula as printed).
+    """
+
+    gamma: float = PAPER_GAMMA["rafdb"]
+    center_alpha: float = 0.5
+    center_reduction: str = "mean"
+
+    def __post_init__(self) -> None:
+        base = getattr(super(), "__post_init__", None)
+        if base is not None:
+            base()
+        check_center_options(self)

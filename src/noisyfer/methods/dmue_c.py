@@ -8,14 +8,14 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import register_method
-from .center_loss import PAPER_GAMMA, CenterLoss, check_center_options
+from .center_loss import CenterLoss, CenterLossOptions
 from .dmue import DMUE, DMUEOptions, DMUEOutputs
 
 __all__ = ["DMUEC", "DMUECOptions"]
 
 
 @dataclass
-class DMUECOptions(DMUEOptions):
+class DMUECOptions(CenterLossOptions, DMUEOptions):
     """Options of ``dmue_c``: those of ``dmue`` plus the center loss.
 
     Attributes
@@ -33,14 +33,7 @@ class DMUECOptions(DMUEOptions):
         ``"mean"`` (default) or ``"sum"`` over the batch, see :mod:`noisyfer.methods.center_loss`.
     """
 
-    gamma: float = PAPER_GAMMA["rafdb"]
     aux_center: bool = True
-    center_alpha: float = 0.5
-    center_reduction: str = "mean"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_center_options(self)
 
 
 @register_method("dmue_c", options=DMUECOptions)

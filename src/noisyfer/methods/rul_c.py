@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..registry import register_method
-from .center_loss import PAPER_GAMMA, CenterLoss, check_center_options
+from .center_loss import CenterLoss, CenterLossOptions
 from .rul import RUL, RULOptions
 
 __all__ = ["RULC", "RULCOptions"]
 
 
 @dataclass
-class RULCOptions(RULOptions):
+class RULCOptions(CenterLossOptions, RULOptions):
     """Options of ``rul_c``: those of ``rul`` plus the center loss.
 
     Attributes
@@ -31,14 +31,7 @@ class RULCOptions(RULOptions):
         ``"mean"`` over the batch (default) or ``"sum"`` (paper 000's formula as printed).
     """
 
-    gamma: float = PAPER_GAMMA["rafdb"]
     aux_center: bool = True
-    center_alpha: float = 0.5
-    center_reduction: str = "mean"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_center_options(self)
 
 
 @register_method("rul_c", options=RULCOptions)

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..registry import register_method
-from .center_loss import PAPER_GAMMA, CenterLoss, check_center_options
+from .center_loss import CenterLoss, CenterLossOptions
 from .scn import SCN, SCNOptions
 
 __all__ = ["SCNC", "SCNCOptions"]
 
 
 @dataclass
-class SCNCOptions(SCNOptions):
+class SCNCOptions(CenterLossOptions, SCNOptions):
     """Options of ``scn_c``: those of ``scn`` (RR loss off by default) plus the center loss.
 
     Attributes
@@ -29,13 +29,6 @@ class SCNCOptions(SCNOptions):
     """
 
     rank_regularization: bool = False
-    gamma: float = PAPER_GAMMA["rafdb"]
-    center_alpha: float = 0.5
-    center_reduction: str = "mean"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_center_options(self)
 
 
 @register_method("scn_c", options=SCNCOptions)
