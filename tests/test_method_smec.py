@@ -89,9 +89,10 @@ def test_consistency_loss_eq5_on_a_hand_made_example():
 
 def test_consistency_weight_by_noise_level():
     assert [consistency_weight_for_noise(r) for r in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)] == [2, 3, 3, 3, 3, 5, 5]
-    assert SMECOptions().resolved_weight() == 3.0
-    assert SMECOptions(noise_level=0.0).resolved_weight() == 2.0
-    assert SMECOptions(consistency_weight=1.5).resolved_weight() == 1.5
+    # unset: from the run's measured label-noise rate (labels as given -> the paper's clean weight)
+    assert [SMECOptions().resolved_weight(r) for r in (0.0, 0.38, 0.55)] == [2.0, 3.0, 5.0]
+    assert SMECOptions(noise_level=0.0).resolved_weight(0.5) == 2.0
+    assert SMECOptions(consistency_weight=1.5).resolved_weight(0.5) == 1.5
     with pytest.raises(ValueError, match="not both"):
         SMECOptions(consistency_weight=1.0, noise_level=0.3)
 
@@ -101,6 +102,20 @@ def test_consistency_weight_by_noise_level():
 def test_options_are_validated(bad):
     with pytest.raises(ValueError):
         SMECOptions(**bad)
+
+
+def test_training_takes_the_weight_from_the_realized_noise_rate(tiny_overrides):
+    import json
+
+    import noisyfer
+    from noisyfer.config import config_from_args
+
+    result = noisyfer.train(config_from_args(None, tiny_overrides + [
+        "method=smec", "train.epochs=1", "noise.kind=symmetric", "noise.rate=0.5", "noise.exact=true"]))
+    labels = json.loads((result.run_dir / "train_labels.json").read_text())
+    assert labels["realized_rate"] == pytest.approx(0.5, abs=0.01)
+    row = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["consistency_weight"] == 5.0
 
 
 def _smec(data, **options):

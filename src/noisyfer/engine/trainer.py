@@ -90,6 +90,7 @@ class Trainer:
         self.method.setup(TrainingSetup(labels=self.train_loader.labels, columns=self.exp.train.columns,
                                         class_names=self.exp.class_names, epochs=cfg.train.epochs,
                                         steps_per_epoch=self.steps_per_epoch, device=self.device,
+                                        label_noise_rate=float(self.labels.realized_rate),
                                         fetch=self.train_loader.batch))
         self.optimizers = build_optimizers(self.method.param_groups(lr=cfg.train.lr,
                                                                     weight_decay=cfg.train.weight_decay), cfg.train)

@@ -120,6 +120,9 @@ class TrainingSetup:
     epochs: int
     steps_per_epoch: int
     device: torch.device
+    #: Fraction of the training labels the run's noise protocol (or noise file) changed; 0 when the
+    #: dataset's labels are used as given.
+    label_noise_rate: float = 0.0
     #: ``fetch(indices)`` -> :class:`Batch` of any training samples (images as in ``Batch``, given labels),
     #: e.g. to forward a sample's neighbours.
     fetch: Callable[[Tensor], "Batch"] | None = None

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from ..errors import UserError
 from ..models import cam
 from ..registry import register_method
-from .base import Batch, Method, StepOutput
+from .base import Batch, Method, StepOutput, TrainingSetup
 from .elr import ELRRegularizer
 
 __all__ = ["SMEC", "SMECOptions", "consistency_weight_for_noise", "merge_tiles", "parse_split",
@@ -102,10 +102,12 @@ class SMECOptions:
         ``width`` (left and right halves: the paper's method), ``height`` (top and bottom, Table 3)
         or a grid ``RxC``: ``2x2`` and ``4x4`` are Table 2's 4 and 16 pieces.
     consistency_weight
-        lambda of Eq. 6. Unset: from ``noise_level``, else 3 (the paper's value for 10-40 % noise).
+        lambda of Eq. 6. Unset: from ``noise_level``.
     noise_level
-        The run's label-noise rate, mapped to the paper's lambda (2 clean, 3 at 10-40 %, 5 at
-        50-60 %); exclusive with ``consistency_weight``.
+        Label-noise rate mapped to the paper's lambda (2 clean, 3 at 10-40 %, 5 at 50-60 %);
+        exclusive with ``consistency_weight``. Unset (and no ``consistency_weight``): the fraction
+        of training labels the run's noise protocol or noise file changed (0, so lambda 2, when
+        the dataset's labels are used as given, the paper's "clean" setting).
     elr_beta, elr_lambda
         ELR's target momentum and weight in Eq. 4 (the paper gives none: ELR's CIFAR-10 values).
     distance
@@ -138,13 +140,11 @@ class SMECOptions:
         if self.distance not in DISTANCES:
             raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {self.distance!r}")
 
-    def resolved_weight(self) -> float:
-        """lambda of Eq. 6 after the rules above."""
+    def resolved_weight(self, label_noise_rate: float = 0.0) -> float:
+        """lambda of Eq. 6 after the rules above; ``label_noise_rate`` is the run's measured rate."""
         if self.consistency_weight is not None:
             return float(self.consistency_weight)
-        if self.noise_level is not None:
-            return consistency_weight_for_noise(self.noise_level)
-        return 3.0
+        return consistency_weight_for_noise(label_noise_rate if self.noise_level is None else self.noise_level)
 
 
 @register_method("smec", options=SMECOptions)
@@ -160,7 +160,9 @@ class SMEC(Method):
     CAMs are merged side by side and resized bilinearly to the original CAM's size (a 224 px
     ResNet-18 gives 7x7 for the image but 7x4 per half: merged 7x8, resized to 7x7). The whole
     image and the tiles go through the backbone in two forwards (their sizes differ), so batch-norm
-    statistics are per forward. ``epoch_record`` saves ELR's targets as ``label_dist``.
+    statistics are per forward. ``epoch_record`` saves ELR's targets as ``label_dist``. Without
+    ``consistency_weight`` or ``noise_level``, lambda follows the run's measured label-noise rate
+    (set in :meth:`setup`).
     """
 
     def __init__(self, *, options: SMECOptions, **common):
@@ -173,6 +175,9 @@ class SMEC(Method):
         self.elr = ELRRegularizer(num_train=self.num_train, num_classes=self.num_classes, beta=options.elr_beta,
                                   lam=options.elr_lambda)
         self.consistency_weight = options.resolved_weight()
+
+    def setup(self, info: TrainingSetup) -> None:
+        self.consistency_weight = self.options.resolved_weight(info.label_noise_rate)
 
     def forward(self, images: Tensor) -> Tensor:
         return self.fc(self.backbone(images).features)
