@@ -79,3 +79,35 @@ def test_consistency_trains_the_backbone_but_not_the_classifier():
 def test_lam_is_validated():
     with pytest.raises(ValueError, match="lam"):
         EACOptions(lam=-1.0)
+
+
+def test_consistency_with_a_shift_pairs_columns_by_position():
+    # 1 x 3 maps, one class, weight 1: original [1, 2, 3]; mirrored view [5, 4, 9] -> back [9, 4, 5].
+    # shift 1: original columns 1, 2 against mirrored-back columns 0, 1: (2-9)^2, (3-4)^2 -> 50 / 2
+    original = torch.tensor([[[[1.0, 2.0, 3.0]]]])
+    mirrored = torch.tensor([[[[5.0, 4.0, 9.0]]]])
+    weight = torch.ones(1, 1)
+    assert flip_attention_consistency(cam(original, weight), cam(mirrored, weight), shift=1).item() == 25.0
+    # index with index: (1-9)^2, (2-4)^2, (3-5)^2 -> 72 / 3
+    assert flip_attention_consistency(cam(original, weight), cam(mirrored, weight)).item() == 24.0
+
+
+@pytest.mark.parametrize("alignment, shift", [("grid", 1), ("index", 0)])
+def test_training_step_pairs_the_cells_that_see_the_same_pixels(alignment, shift):
+    method = create_method("eac", backbone=create_backbone("resnet_tiny"), num_classes=7, num_train=8,
+                           options=EACOptions(flip_alignment=alignment),
+                           augment=Augmenter(AugmentConfig(erasing=0.0, noise=0.0, crop_padding=0.0, hflip=0.0),
+                                             image_size=32), image_size=32)
+    method.train()
+    batch = Batch(images=torch.rand(4, 3, 32, 32), labels=torch.arange(4), indices=torch.arange(4))
+    out = method.training_step(batch, epoch=1)
+    with torch.no_grad():  # training-mode batch norm over both views, as the method's single forward
+        x = method.augment.normalize(batch.images)
+        maps = cam(method.backbone(torch.cat([x, x.flip(-1)])).feature_map, method.fc.weight)
+    expected = flip_attention_consistency(maps[:4], maps[4:], shift=shift)
+    assert out.logs["consistency"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_flip_alignment_is_validated():
+    with pytest.raises(ValueError, match="flip_alignment"):
+        EACOptions(flip_alignment="nearest")

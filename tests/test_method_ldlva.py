@@ -285,3 +285,18 @@ def test_forward_neighbours_option_uses_fetch():
 def test_options_are_validated(bad):
     with pytest.raises(ValueError):
         LDLVAOptions(**bad)
+
+
+def test_fixed_zero_lambda_without_discriminative_loss_is_plain_cross_entropy():
+    # lambda_i = 0 fixed and gamma = 0: d_i = l_i (Eq. 6), L = CE (Eq. 1), whatever the neighbours predict
+    data = make_tiny_split(64)
+    method, loader = _ldlva(data, learn_lambda=False, lambda_init=0.0, gamma=0.0)
+    every = torch.arange(64)
+    method.state.update("bank_probs", every, torch.full((64, 7), 1.0 / 7))
+    method.state.update("bank_filled", every, torch.ones(64, dtype=torch.bool))
+    batch = loader.batch(torch.arange(16))
+    out = method.training_step(batch, epoch=1)
+    assert out.logs["neighbour_coverage"].item() == 1.0 and out.logs["target_label_mass"].item() == 1.0
+    assert out.loss.item() == pytest.approx(torch.nn.functional.cross_entropy(out.logits, batch.labels).item(), abs=1e-6)
+    assert method.centers.abs().sum().item() == 0.0  # no centre update without the discriminative loss
+    assert len(method.param_groups(lr=1e-3, weight_decay=0.0)) == 1  # no lambda group

@@ -127,9 +127,10 @@ def _smec(data, **options):
                          num_train=len(data), options=SMECOptions(**options), image_size=size, augment=augment)
 
 
-def test_training_step_wires_mirror_split_merge_and_elr():
+@pytest.mark.parametrize("alignment", ["grid", "index"])
+def test_training_step_wires_mirror_split_merge_and_elr(alignment):
     data = make_tiny_split(32, size=32)
-    method = _smec(data, noise_level=0.5, elr_lambda=3.0)
+    method = _smec(data, noise_level=0.5, elr_lambda=3.0, flip_alignment=alignment)
     assert method.consistency_weight == 5.0
     method.train()
     batch = TensorLoader(data, batch_size=8, device=torch.device("cpu")).batch(torch.arange(8))
@@ -143,7 +144,13 @@ def test_training_step_wires_mirror_split_merge_and_elr():
         tiles = halves[:8], halves[8:]
     # resnet_tiny on 32 px: whole image 2x2 map, 32x16 halves 2x1 each -> side by side, mirrored back
     assert original.shape[-2:] == (2, 2) and tiles[0].shape[-2:] == (2, 1)
-    expected = ((original - torch.cat(tiles, dim=3).flip(-1)) ** 2).mean()
+    mirrored_back = torch.cat(tiles, dim=3).flip(-1)
+    if alignment == "grid":
+        # cells at pixels 0 and 16; mirrored back, the merged cells sit at 15 and 31: its column 0
+        # pairs with the original's column 1, and the original's column 0 has no partner
+        expected = ((original[..., 1:] - mirrored_back[..., :1]) ** 2).mean()
+    else:
+        expected = ((original - mirrored_back) ** 2).mean()
     assert out.logs["consistency"].item() == pytest.approx(expected.item(), rel=1e-4)
     # ELR's targets moved for the batch only: t = 0.3 * p / sum(p) from zero
     probs = out.logits.detach().softmax(1).clamp(1e-4, 1 - 1e-4)

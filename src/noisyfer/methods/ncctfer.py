@@ -93,8 +93,9 @@ class NCCTFEROptions:
     k
         Number of classes in the consistency mask M_k (paper: 4).
     warmup_epochs
-        Epochs of plain cross-entropy on all samples first (Algorithm 1's E_warm; the paper gives
-        no value, 5 is the default of the group's DNFER code).
+        Epochs of plain cross-entropy on all samples first (epochs 1..warmup_epochs). Algorithm 1
+        warms up while ``e < E_warm`` with e counted from 1, so this is its E_warm - 1; the paper
+        gives no value, 5 is the default of the group's DNFER code.
     variant
         ``full``: positive + negative head (the paper's NCCTFER); ``pc``: the positive head on
         confident samples only ("Baseline+pc", Table 5); ``single_head``: consistency on the

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UserError
-from ..models import cam
+from ..models import FLIP_ALIGNMENTS, align_mirrored, cam, flip_shift
 from ..registry import register_method
 from .base import Batch, Method, StepOutput, TrainingSetup
 from .elr import ELRRegularizer
@@ -77,16 +77,21 @@ def merge_tiles(maps: Tensor, rows: int, cols: int, size: tuple[int, int] | None
     return merged
 
 
-def split_merge_consistency(cam_original: Tensor, cam_merged: Tensor, *, distance: str = "mse") -> Tensor:
+def split_merge_consistency(cam_original: Tensor, cam_merged: Tensor, *, distance: str = "mse",
+                            shift: int = 0) -> Tensor:
     """Eq. 5 between the original CAM and the mirrored-back merged CAM (both (N, C, h, w)).
 
     ``mse``: ``mean_{n,c,i,j} (C_org - flip(C_sm))^2``, the squared reading of Eq. 5 (whose
     ``1 / (N c H W)`` is a per-element mean), as EAC's public code computes the identical formula.
     ``norm``: the literal unsquared reading, ``sum_{n,c} ||C_org - flip(C_sm)||_2 / (N c h w)``.
+    ``shift`` (:func:`noisyfer.models.cam.flip_shift`): column ``j`` of the mirrored-back map is
+    compared with column ``j + shift`` of the original and unpaired columns are left out (0: index
+    with index).
     """
     if cam_original.shape != cam_merged.shape:
         raise ValueError(f"CAM shapes differ: {tuple(cam_original.shape)} vs {tuple(cam_merged.shape)}")
-    diff = cam_original.float() - cam_merged.float().flip(-1)
+    original, mirrored_back = align_mirrored(cam_original.float(), cam_merged.float().flip(-1), shift)
+    diff = original - mirrored_back
     if distance == "mse":
         return diff.pow(2).mean()
     return diff.flatten(2).norm(dim=2).sum() / diff.numel()
@@ -115,6 +120,11 @@ class SMECOptions:
     detach_cam_weights
         Compute CAMs with detached classifier weights, so the consistency trains the backbone only
         (EAC's code, on which SMEC builds; the SMEC paper does not say).
+    flip_alignment
+        ``grid`` (default): pair the cells of the original and the mirrored-back merged map that
+        look at the same pixels (:func:`noisyfer.models.cam.flip_shift`; exact when a tile's width
+        is a multiple of the backbone's stride, otherwise the merged map is resized and the
+        whole-image shift is used); ``index``: pair equal array indices (EAC's code).
     """
 
     split: str = "width"
@@ -124,6 +134,7 @@ class SMECOptions:
     elr_lambda: float = 3.0
     distance: str = "mse"
     detach_cam_weights: bool = True
+    flip_alignment: str = "grid"
 
     def __post_init__(self) -> None:
         parse_split(self.split)
@@ -139,6 +150,8 @@ class SMECOptions:
             raise ValueError(f"elr_lambda must be non-negative, got {self.elr_lambda}")
         if self.distance not in DISTANCES:
             raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {self.distance!r}")
+        if self.flip_alignment not in FLIP_ALIGNMENTS:
+            raise ValueError(f"flip_alignment must be one of {', '.join(FLIP_ALIGNMENTS)}, got {self.flip_alignment!r}")
 
     def resolved_weight(self, label_noise_rate: float = 0.0) -> float:
         """lambda of Eq. 6 after the rules above; ``label_noise_rate`` is the run's measured rate."""
@@ -162,7 +175,9 @@ class SMEC(Method):
     image and the tiles go through the backbone in two forwards (their sizes differ), so batch-norm
     statistics are per forward. ``epoch_record`` saves ELR's targets as ``label_dist``. Without
     ``consistency_weight`` or ``noise_level``, lambda follows the run's measured label-noise rate
-    (set in :meth:`setup`).
+    (set in :meth:`setup`). The mirrored-back merged map is paired with the original by position
+    (``flip_alignment=grid``, see :class:`~noisyfer.methods.eac.EAC`): on even-sized inputs index
+    reversal compares each cell with its neighbour, at 32 px the face's edge with its centre.
     """
 
     def __init__(self, *, options: SMECOptions, **common):
@@ -191,7 +206,10 @@ class SMEC(Method):
         tiles = split_tiles(self.augment.hflip(x), self.rows, self.cols)
         cam_tiles = cam(self.backbone(tiles).feature_map, weight)
         cam_merged = merge_tiles(cam_tiles, self.rows, self.cols, size=cam_original.shape[-2:])
-        consistency = split_merge_consistency(cam_original, cam_merged, distance=self.options.distance)
+        shift = 0
+        if self.options.flip_alignment == "grid":
+            shift = flip_shift(x.shape[-1], cam_original.shape[-1], self.backbone.reduction)
+        consistency = split_merge_consistency(cam_original, cam_merged, distance=self.options.distance, shift=shift)
         ce = F.cross_entropy(logits.float(), batch.labels)
         elr = self.elr(logits, batch.indices)
         loss = ce + elr + self.consistency_weight * consistency

@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 from .backbones import ResNetOptions, SmallResNetOptions, TinyResNetOptions, create_backbone
-from .cam import cam
+from .cam import FLIP_ALIGNMENTS, align_mirrored, cam, flip_shift
 from .pretrained import LAYOUTS, LoadReport, load_pretrained
 from .resnet import STEMS, BackboneOutput, BasicBlock, Bottleneck, ResNet
 
 __all__ = [
+    "FLIP_ALIGNMENTS",
     "LAYOUTS",
     "STEMS",
     "BackboneOutput",
@@ -24,7 +25,9 @@ __all__ = [
     "ResNetOptions",
     "SmallResNetOptions",
     "TinyResNetOptions",
+    "align_mirrored",
     "cam",
     "create_backbone",
+    "flip_shift",
     "load_pretrained",
 ]
