@@ -78,3 +78,13 @@ def test_list_shows_every_registry(capsys):
     out = capsys.readouterr().out
     for word in ("methods:", "ce ", "backbones:", "resnet18", "resnet_small", "datasets:", "synthetic"):
         assert word in out
+
+
+def test_a_closed_pipe_ends_quietly():
+    # `noisyfer list | head -1`: the reader closes the pipe before noisyfer has written everything
+    proc = subprocess.Popen([sys.executable, "-m", "noisyfer.cli.main", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait() == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr

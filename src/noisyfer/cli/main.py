@@ -7,6 +7,7 @@ path) is printed as one line naming the problem, with exit status 2 and no trace
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import NoisyferError, UserError
@@ -81,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         args = parser.parse_args(argv)
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe is then reported here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (`noisyfer sweep ... --dry-run | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except UserError as exc:
         print(f"noisyfer: error: {exc}", file=sys.stderr)
         return 2
