@@ -1,8 +1,8 @@
 """Figures with faces: CAM / Grad-CAM grids, distance-to-center bars, relabel histories, sample grids,
 and t-SNE scatter plots of features (papers 000 and 001).
 
-Images are uint8 (N, H, W, 3); maps are (N, h, w) arrays upsampled bilinearly to the image size and
-drawn over it.
+Images are uint8 (N, H, W, 3); maps are (N, h, w) arrays interpolated linearly to the image size, each
+cell over the pixel its receptive field is centred on (:func:`upsample_maps`), and drawn over it.
 """
 
 from __future__ import annotations
@@ -10,21 +10,59 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .figures import plt
 
-__all__ = ["cam_grid_figure", "distance_bars_figure", "relabel_history_figure", "sample_grid_figure",
+__all__ = ["cam_grid_figure", "distance_bars_figure", "map_stride", "upsample_maps", "relabel_history_figure", "sample_grid_figure",
            "tsne_figure"]
 
 
-def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    t = torch.as_tensor(np.asarray(maps, dtype=np.float32))[:, None]
-    up = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
+def map_stride(image_side: int, map_side: int) -> int | None:
+    """The stride ``2^k`` of a ResNet whose ``k`` stride-2 layers (``ceil(side / 2)`` each) turn
+    ``image_side`` into ``map_side``; ``None`` when no number of halvings does."""
+    side, stride = int(image_side), 1
+    while side > map_side:
+        side, stride = -(-side // 2), stride * 2
+    return stride if side == map_side else None
+
+
+def _cell_coordinates(image_side: int, map_side: int) -> np.ndarray:
+    """Fractional map index under each pixel: cell ``j`` of a ResNet map looks at pixel ``stride * j``
+    (its receptive field's centre), so pixel ``p`` lies at ``p / stride``; a map of unknown stride
+    falls back to the centre-to-centre rule of ``align_corners=False``."""
+    stride = map_stride(image_side, map_side)
+    pixels = np.arange(image_side, dtype=np.float64)
+    u = pixels / stride if stride is not None else (pixels + 0.5) * map_side / image_side - 0.5
+    return np.clip(u, 0.0, map_side - 1)
+
+
+def _interpolation(image_side: int, map_side: int) -> np.ndarray:
+    """(image_side, map_side) linear-interpolation weights along one axis."""
+    u = _cell_coordinates(image_side, map_side)
+    low = np.floor(u).astype(int)
+    high = np.minimum(low + 1, map_side - 1)
+    weights = np.zeros((image_side, map_side))
+    rows = np.arange(image_side)
+    np.add.at(weights, (rows, low), 1.0 - (u - low))
+    np.add.at(weights, (rows, high), u - low)
+    return weights
+
+
+def upsample_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) maps -> (N, H, W) over the image, each cell placed over the pixel it looks at, then
+    scaled to [0, 1] per map.
+
+    A plain ``align_corners=False`` resize puts cell ``j`` of an ``h``-cell map at the centre of the
+    ``j``-th ``H / h`` band, half a cell further right and down than the pixel the cell's receptive
+    field is centred on (16 px at 224 px with ResNet-18; at 32 px with a 2x2 map, a peak over the
+    face's centre would be drawn in the bottom-right quarter).
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    up = np.einsum("yi,nij,xj->nyx", _interpolation(size[0], maps.shape[1]), maps,
+                   _interpolation(size[1], maps.shape[2]))
     low = up.reshape(len(up), -1).min(1)[:, None, None]
     high = up.reshape(len(up), -1).max(1)[:, None, None]
-    return (up - low) / np.maximum(high - low, 1e-12)
+    return ((up - low) / np.maximum(high - low, 1e-12)).astype(np.float32)
 
 
 def _off(ax) -> None:
@@ -38,7 +76,7 @@ def cam_grid_figure(images: np.ndarray, columns: Mapping[str, np.ndarray | None]
     n, size = len(images), images.shape[1:3]
     cols = 1 + len(columns)
     fig, axes = plt.subplots(n, cols, figsize=(1.7 * cols, 1.75 * n + 0.5), squeeze=False)
-    upsampled = {k: (None if m is None else _upsample(m, size)) for k, m in columns.items()}
+    upsampled = {k: (None if m is None else upsample_maps(m, size)) for k, m in columns.items()}
     for i in range(n):
         axes[i, 0].imshow(images[i])
         axes[i, 0].set_ylabel(row_labels[i], fontsize=7)
