@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..engine.augment import gaussian_noise, hflip, random_rotation, to_float
-from ..models import FLIP_ALIGNMENTS, align_mirrored, cam, flip_shift
+from ..models import align_mirrored, alignment_shift, cam, check_flip_alignment
 from ..registry import register_method
 from .base import Batch, Method, StepOutput
 
@@ -73,8 +73,7 @@ class EACOptions:
     def __post_init__(self) -> None:
         if self.lam < 0:
             raise ValueError(f"lam must be >= 0, got {self.lam}")
-        if self.flip_alignment not in FLIP_ALIGNMENTS:
-            raise ValueError(f"flip_alignment must be one of {', '.join(FLIP_ALIGNMENTS)}, got {self.flip_alignment!r}")
+        check_flip_alignment(self.flip_alignment)
 
 
 @register_method("eac", options=EACOptions)
@@ -129,9 +128,8 @@ class EAC(Method):
         n = len(batch)
         logits = self.fc(out.features[:n])
         maps = cam(out.feature_map, self.fc.weight.detach())
-        shift = 0
-        if self.options.flip_alignment == "grid":
-            shift = flip_shift(first.shape[-1], maps.shape[-1], self.backbone.reduction)
+        shift = alignment_shift(self.options.flip_alignment, first.shape[-1], maps.shape[-1],
+                                self.backbone.reduction)
         consistency = flip_attention_consistency(maps[:n], maps[n:], shift=shift)
         ce = F.cross_entropy(logits.float(), batch.labels)
         loss = ce + self.options.lam * consistency

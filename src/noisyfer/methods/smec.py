@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UserError
-from ..models import FLIP_ALIGNMENTS, align_mirrored, cam, flip_shift
+from ..models import align_mirrored, alignment_shift, cam, check_flip_alignment
 from ..registry import register_method
 from .base import Batch, Method, StepOutput, TrainingSetup
 from .elr import ELRRegularizer
@@ -150,8 +150,7 @@ class SMECOptions:
             raise ValueError(f"elr_lambda must be non-negative, got {self.elr_lambda}")
         if self.distance not in DISTANCES:
             raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {self.distance!r}")
-        if self.flip_alignment not in FLIP_ALIGNMENTS:
-            raise ValueError(f"flip_alignment must be one of {', '.join(FLIP_ALIGNMENTS)}, got {self.flip_alignment!r}")
+        check_flip_alignment(self.flip_alignment)
 
     def resolved_weight(self, label_noise_rate: float = 0.0) -> float:
         """lambda of Eq. 6 after the rules above; ``label_noise_rate`` is the run's measured rate."""
@@ -206,9 +205,8 @@ class SMEC(Method):
         tiles = split_tiles(self.augment.hflip(x), self.rows, self.cols)
         cam_tiles = cam(self.backbone(tiles).feature_map, weight)
         cam_merged = merge_tiles(cam_tiles, self.rows, self.cols, size=cam_original.shape[-2:])
-        shift = 0
-        if self.options.flip_alignment == "grid":
-            shift = flip_shift(x.shape[-1], cam_original.shape[-1], self.backbone.reduction)
+        shift = alignment_shift(self.options.flip_alignment, x.shape[-1], cam_original.shape[-1],
+                                self.backbone.reduction)
         consistency = split_merge_consistency(cam_original, cam_merged, distance=self.options.distance, shift=shift)
         ce = F.cross_entropy(logits.float(), batch.labels)
         elr = self.elr(logits, batch.indices)

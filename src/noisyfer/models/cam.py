@@ -64,6 +64,19 @@ def flip_shift(image_side: int, map_side: int, reduction: int) -> int:
     return math.floor(offset / reduction + 0.5)
 
 
+def check_flip_alignment(alignment: str) -> None:
+    """``ValueError`` naming the choices unless ``alignment`` is one of :data:`FLIP_ALIGNMENTS`."""
+    if alignment not in FLIP_ALIGNMENTS:
+        raise ValueError(f"flip_alignment must be one of {', '.join(FLIP_ALIGNMENTS)}, got {alignment!r}")
+
+
+def alignment_shift(alignment: str, image_side: int, map_side: int, reduction: int) -> int:
+    """The shift :func:`align_mirrored` uses under ``alignment``: :func:`flip_shift` for ``grid``, 0 for
+    ``index``."""
+    check_flip_alignment(alignment)
+    return flip_shift(image_side, map_side, reduction) if alignment == "grid" else 0
+
+
 def align_mirrored(original: torch.Tensor, mirrored_back: torch.Tensor, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The columns of ``original`` and ``mirrored_back`` (both (..., h, w)) that look at the same pixels.
 
