@@ -33,3 +33,18 @@ def test_unknown_strides_fall_back_to_centre_alignment():
     centre = 3.5 * 30 / 7 - 0.5
     assert int(np.argmax(up)) == round(centre)
     assert up.min() == 0.0 and up.max() == 1.0
+
+
+def test_a_sweep_of_every_method_gets_distinct_line_colours():
+    from noisyfer.report.figures import series_style, sweep_lines_figure, plt
+
+    assert len({series_style(i)["color"] for i in range(20)}) == 20
+    lines = {f"method{i}": ([0.0, 0.2, 0.4], [0.8, 0.7, 0.6 - i / 100], [0.01, 0.01, 0.01]) for i in range(13)}
+    fig = sweep_lines_figure(lines, title="t")
+    ax = fig.axes[0]
+    colours = {str(bars.lines[0].get_color()) for bars in ax.containers if bars.get_label() in lines}
+    assert len(colours) == 13
+    legend = ax.get_legend()
+    assert legend is not None and len(legend.get_texts()) == 13
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # beside the axes, not over the data
+    plt.close(fig)

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 __all__ = [
     "accuracy_curves_figure", "confusion_figure", "confusion_grid_figure", "memorization_figure", "per_class_figure", "png_bytes",
-    "relabel_activity_figure", "score_histogram_figure", "sweep_lines_figure",
+    "relabel_activity_figure", "score_histogram_figure", "series_style", "sweep_lines_figure",
 ]
 
 plt.rcParams.update({"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
@@ -31,6 +31,25 @@ def png_bytes(fig, *, dpi: int = 100) -> bytes:
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)
     return buffer.getvalue()
+
+
+#: Line colours of runs and methods in one plot: tab10, then the light halves of tab20's pairs, so 20
+#: series never share a colour (a sweep of all methods draws 13); markers cycle too.
+_SERIES_COLORS = [*plt.get_cmap("tab10").colors, *plt.get_cmap("tab20").colors[1::2]]
+_SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def series_style(index: int) -> dict:
+    """``color`` and ``marker`` of the ``index``-th series of a plot: distinct colours for 20 series."""
+    return {"color": _SERIES_COLORS[index % len(_SERIES_COLORS)], "marker": _SERIES_MARKERS[index % len(_SERIES_MARKERS)]}
+
+
+def _legend(ax, entries: int) -> None:
+    """Inside the axes for a few entries; beside them (outside the data) for many."""
+    if entries > 6:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(loc="best")
 
 
 def _values(seq) -> np.ndarray:
@@ -107,14 +126,14 @@ def memorization_figure(series: Mapping[str, Mapping[str, np.ndarray]], *, title
     colour per run (``series``: label -> curves from :func:`~noisyfer.analysis.memorization_curves`)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     drawn = False
+    entries = 0
     for index, (label, curves) in enumerate(series.items()):
-        color = f"C{index % 10}"
         for key, style, what in (("noisy_memorized", "-", "memorized"), ("noisy_corrected", "--", "corrected")):
             values = curves.get(key)
             if values is not None and np.isfinite(values).any():
-                ax.plot(curves["epoch"], 100 * values, style, color=color, marker="o", markersize=3,
-                        label=f"{label}: {what}")
-                drawn = True
+                ax.plot(curves["epoch"], 100 * values, style, markersize=3, label=f"{label}: {what}",
+                        **series_style(index))
+                drawn, entries = True, entries + 1
     if not drawn:
         ax.text(0.5, 0.5, "n/a: no ground truth for the training labels", ha="center", va="center",
                 transform=ax.transAxes)
@@ -124,7 +143,7 @@ def memorization_figure(series: Mapping[str, Mapping[str, np.ndarray]], *, title
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     if drawn:
-        ax.legend(loc="best")
+        _legend(ax, entries)
     return fig
 
 
@@ -138,7 +157,7 @@ def per_class_figure(class_names: Sequence[str], groups: Mapping[str, Sequence],
         values = _values(values)
         pos = x - 0.4 + width * (index + 0.5)
         ok = np.isfinite(values)
-        ax.bar(pos[ok], 100 * values[ok], width, label=label)
+        ax.bar(pos[ok], 100 * values[ok], width, label=label, color=series_style(index)["color"])
         for p in pos[~ok]:
             ax.text(p, 1, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_xticks(x, class_names, rotation=30, ha="right")
@@ -146,7 +165,9 @@ def per_class_figure(class_names: Sequence[str], groups: Mapping[str, Sequence],
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    if len(groups) > 1:
+    if len(groups) > 6:
+        _legend(ax, len(groups))
+    elif len(groups) > 1:
         ax.legend(loc="lower right")
     return fig
 
@@ -174,15 +195,15 @@ def relabel_activity_figure(series: Mapping[str, tuple[Sequence[int], Sequence[i
     (``series``: label -> (epochs, changes, returns))."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for index, (label, (epochs, changes, returns)) in enumerate(series.items()):
-        color = f"C{index % 10}"
-        ax.plot(epochs, changes, "-", color=color, marker="o", markersize=3, label=f"{label}: relabeled")
-        ax.plot(epochs, returns, "--", color=color, marker="x", markersize=3,
+        style = series_style(index)
+        ax.plot(epochs, changes, "-", markersize=3, label=f"{label}: relabeled", **style)
+        ax.plot(epochs, returns, "--", color=style["color"], marker="x", markersize=3,
                 label=f"{label}: back to an earlier label")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training samples")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    _legend(ax, 2 * len(series))
     return fig
 
 
@@ -191,11 +212,11 @@ def sweep_lines_figure(lines: Mapping[str, tuple[Sequence[float], Sequence[float
     """Mean +- std (error bars) against the noise rate, one line per method
     (``lines``: label -> (rates, means, stds), fractions)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    for label, (rates, means, stds) in lines.items():
+    for index, (label, (rates, means, stds)) in enumerate(lines.items()):
         rates, means, stds = _values(rates), _values(means), _values(stds)
         ok = np.isfinite(means)
-        ax.errorbar(100 * rates[ok], 100 * means[ok], yerr=100 * np.nan_to_num(stds[ok]), marker="o", capsize=3,
-                    label=label)
+        ax.errorbar(100 * rates[ok], 100 * means[ok], yerr=100 * np.nan_to_num(stds[ok]), capsize=3,
+                    label=label, **series_style(index))
     ticks = sorted({float(r) for _, (rates, _, _) in lines.items() for r in _values(rates)})
     if ticks:  # tick exactly the swept rates
         ax.set_xticks([100 * r for r in ticks], [f"{100 * r:g}" for r in ticks])
@@ -203,5 +224,5 @@ def sweep_lines_figure(lines: Mapping[str, tuple[Sequence[float], Sequence[float
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    _legend(ax, len(lines))
     return fig
