@@ -4,6 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_ldlva.py                       # simulator as the sim configs, 8 epochs
     .venv/bin/python benchmarks/bench_ldlva.py --num-train 1200 --num-test 400 --epochs 4   # quicker
+    .venv/bin/python benchmarks/bench_ldlva.py --num-train 1000 --num-test 700 --image-size 32 --epochs 30 \
+        --noise-rate 0.4 --set model.pretrained=runs/sim_pretrain/best_model.pt --set train.lr=0.001
 
 Trains ``ldlva`` twice through the engine with the same seed, data and noise: ``neighbours=memory``
 (noisyfer's default) and ``neighbours=forward`` (the public code's K extra forwards per sample). For
@@ -39,6 +41,7 @@ def run(mode: str, args: argparse.Namespace, out: Path) -> dict:
         f"train.epochs={args.epochs}", f"train.batch_size={args.batch_size}", "train.lr=0.002",
         "train.schedule=cosine", "train.warmup_epochs=1", "augment.erasing=0.0", f"seed={args.seed}",
         f"device={args.device}", f"out={out}", f"name=ldlva_{mode}",
+        *args.set,
     ]
     cfg = config_from_args(None, overrides)
     started = time.perf_counter()
@@ -75,14 +78,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default=None, help="run directory root (default: a temporary directory)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra override for both runs, e.g. model.pretrained=runs/sim_pretrain/best_model.pt "
+                             "(repeatable; method.neighbours is the benchmark's)")
     args = parser.parse_args()
+    if any(entry.split("=", 1)[0] == "method.neighbours" for entry in args.set):
+        parser.error("--set method.neighbours: the benchmark runs both neighbour sources itself")
 
     with tempfile.TemporaryDirectory(prefix="bench_ldlva_") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         rows = [run(mode, args, out) for mode in ("memory", "forward")]
 
     print(f"\nLDLVA neighbour sources: simulator {args.num_train} train / {args.num_test} test, "
-          f"{args.image_size} px, {args.backbone}, {args.noise_rate:.0%} symmetric noise, {args.epochs} epochs")
+          f"{args.image_size} px, {args.backbone}, {args.noise_rate:.0%} symmetric noise, {args.epochs} epochs"
+          + (f"; {' '.join(args.set)}" if args.set else ""))
     columns = ["mode", "accuracy_best", "accuracy_last", "balanced_last", "s_per_epoch", "lambda_mean",
                "kl_learned", "kl_one_hot", "argmax_learned", "argmax_given"]
     print(" | ".join(f"{c:>14}" for c in columns))
