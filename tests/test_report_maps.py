@@ -48,3 +48,9 @@ def test_a_sweep_of_every_method_gets_distinct_line_colours():
     assert legend is not None and len(legend.get_texts()) == 13
     assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # beside the axes, not over the data
     plt.close(fig)
+
+
+def test_suspect_captions_keep_the_class_names_whole():
+    from noisyfer.report.figures_images import suspect_caption
+
+    assert suspect_caption(742, "happiness", "surprise", 0.99951) == "#742  1.000\nhappiness -> surprise"

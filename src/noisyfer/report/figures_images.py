@@ -13,7 +13,7 @@ import numpy as np
 
 from .figures import plt
 
-__all__ = ["cam_grid_figure", "distance_bars_figure", "map_stride", "upsample_maps", "relabel_history_figure", "sample_grid_figure",
+__all__ = ["cam_grid_figure", "distance_bars_figure", "map_stride", "suspect_caption", "upsample_maps", "relabel_history_figure", "sample_grid_figure",
            "tsne_figure"]
 
 
@@ -163,6 +163,12 @@ def relabel_history_figure(images: np.ndarray, counts: np.ndarray, *, class_name
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def suspect_caption(index: int, given: str, suggested: str, score: float) -> str:
+    """Caption of a suspected mislabel in a sample grid: ``#index  score`` over ``given -> suggested``,
+    class names in full (at most two per line, so a 1.45-inch cell holds "happiness -> surprise")."""
+    return f"#{index}  {score:.3f}\n{given} -> {suggested}"
 
 
 def sample_grid_figure(images: np.ndarray, captions: Sequence[str], *, title: str, columns: int = 8,

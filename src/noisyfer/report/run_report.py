@@ -13,7 +13,7 @@ from .document import Document, Figure, Section, Table
 from .figures import (accuracy_curves_figure, confusion_figure, memorization_figure, per_class_figure, png_bytes,
                       relabel_activity_figure, score_histogram_figure)
 from .figures_images import (cam_grid_figure, distance_bars_figure, relabel_history_figure, sample_grid_figure,
-                             tsne_figure)
+                             suspect_caption, tsne_figure)
 
 __all__ = ["SUMMARY_ROWS", "build_run_report", "compactness_table", "detection_table"]
 
@@ -205,7 +205,7 @@ def suspects_section(doc: Document, a: RunAnalyses, *, top: int) -> None:
         section.note(f"precision of the top {len(found['indices'])} against the known flips: "
                      f"{found['mislabeled'].mean():.3f} (share of all training labels that are wrong: "
                      f"{a.noisy.mean():.3f})")
-    captions = [f"#{i} {names[g][:7]}->{names[s][:7]}\n{sc:.3f}" for i, g, s, sc in
+    captions = [suspect_caption(i, names[g], names[s], sc) for i, g, s, sc in
                 zip(found["indices"], found["given"], found["suggested"], found["score"])]
     _figure(section, sample_grid_figure(a.run.train.images[found["indices"]], captions,
                                         title="Suspected mislabels (given -> suggested, score; red = truly mislabeled)",

@@ -13,7 +13,7 @@ from ..engine.rundir import atomic_write_bytes
 from ..errors import UserError
 from .analyses import RunAnalyses
 from .figures import png_bytes
-from .figures_images import sample_grid_figure
+from .figures_images import sample_grid_figure, suspect_caption
 
 __all__ = ["SuspectsExport", "export_suspects"]
 
@@ -65,7 +65,7 @@ def export_suspects(run_dir, *, top: int = 50, out: str | Path | None = None, ch
     writer.writerows(rows)
     atomic_write_bytes(csv_path, buffer.getvalue().encode())
     shown = found["indices"][:grid_max]
-    captions = [f"#{r['index']} {r['given_class'][:7]}->{r['suggested_class'][:7]}\n{r['score']:.3f}"
+    captions = [suspect_caption(r["index"], r["given_class"], r["suggested_class"], r["score"])
                 for r in rows[:grid_max]]
     highlight = found["mislabeled"][:grid_max] if "mislabeled" in found else None
     title = f"{a.run.path.name}: top {len(shown)} suspected mislabels (given -> suggested, score)"
