@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noisyfer.report.figures_images import map_stride, upsample_maps
+from noisyfer.models import map_stride
+from noisyfer.report.figures_images import upsample_maps
 
 
 @pytest.mark.parametrize("image_side, map_side, stride", [

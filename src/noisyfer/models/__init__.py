@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .backbones import ResNetOptions, SmallResNetOptions, TinyResNetOptions, create_backbone
-from .cam import FLIP_ALIGNMENTS, align_mirrored, alignment_shift, cam, check_flip_alignment, flip_shift
+from .cam import FLIP_ALIGNMENTS, align_mirrored, alignment_shift, cam, check_flip_alignment, flip_shift, map_stride
 from .pretrained import LAYOUTS, LoadReport, load_pretrained
 from .resnet import STEMS, BackboneOutput, BasicBlock, Bottleneck, ResNet
 
@@ -32,4 +32,5 @@ __all__ = [
     "create_backbone",
     "flip_shift",
     "load_pretrained",
+    "map_stride",
 ]

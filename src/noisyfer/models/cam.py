@@ -64,6 +64,16 @@ def flip_shift(image_side: int, map_side: int, reduction: int) -> int:
     return math.floor(offset / reduction + 0.5)
 
 
+def map_stride(image_side: int, map_side: int) -> int | None:
+    """The stride ``2^k`` of a ResNet whose ``k`` stride-2 layers (``ceil(side / 2)`` each) turn
+    ``image_side`` into ``map_side``; ``None`` when no number of halvings does. Cell ``j`` of such a
+    map looks at pixel ``stride * j`` (see :func:`flip_shift`)."""
+    side, stride = int(image_side), 1
+    while side > map_side:
+        side, stride = -(-side // 2), stride * 2
+    return stride if side == map_side else None
+
+
 def check_flip_alignment(alignment: str) -> None:
     """``ValueError`` naming the choices unless ``alignment`` is one of :data:`FLIP_ALIGNMENTS`."""
     if alignment not in FLIP_ALIGNMENTS:

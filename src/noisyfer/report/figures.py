@@ -44,12 +44,12 @@ def series_style(index: int) -> dict:
     return {"color": _SERIES_COLORS[index % len(_SERIES_COLORS)], "marker": _SERIES_MARKERS[index % len(_SERIES_MARKERS)]}
 
 
-def _legend(ax, entries: int) -> None:
-    """Inside the axes for a few entries; beside them (outside the data) for many."""
+def _legend(ax, entries: int, *, inside: str = "best") -> None:
+    """At ``inside`` within the axes for a few entries; beside them (outside the data) for many."""
     if entries > 6:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     else:
-        ax.legend(loc="best")
+        ax.legend(loc=inside)
 
 
 def _values(seq) -> np.ndarray:
@@ -125,7 +125,6 @@ def memorization_figure(series: Mapping[str, Mapping[str, np.ndarray]], *, title
     """Share of mislabeled training samples memorized (solid) and corrected (dashed) per epoch, one
     colour per run (``series``: label -> curves from :func:`~noisyfer.analysis.memorization_curves`)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    drawn = False
     entries = 0
     for index, (label, curves) in enumerate(series.items()):
         for key, style, what in (("noisy_memorized", "-", "memorized"), ("noisy_corrected", "--", "corrected")):
@@ -133,8 +132,8 @@ def memorization_figure(series: Mapping[str, Mapping[str, np.ndarray]], *, title
             if values is not None and np.isfinite(values).any():
                 ax.plot(curves["epoch"], 100 * values, style, markersize=3, label=f"{label}: {what}",
                         **series_style(index))
-                drawn, entries = True, entries + 1
-    if not drawn:
+                entries += 1
+    if not entries:
         ax.text(0.5, 0.5, "n/a: no ground truth for the training labels", ha="center", va="center",
                 transform=ax.transAxes)
     ax.set_xlabel("epoch")
@@ -142,7 +141,7 @@ def memorization_figure(series: Mapping[str, Mapping[str, np.ndarray]], *, title
     ax.set_title(title)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    if drawn:
+    if entries:
         _legend(ax, entries)
     return fig
 
@@ -165,10 +164,8 @@ def per_class_figure(class_names: Sequence[str], groups: Mapping[str, Sequence],
     ax.set_ylim(0, 105)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    if len(groups) > 6:
-        _legend(ax, len(groups))
-    elif len(groups) > 1:
-        ax.legend(loc="lower right")
+    if len(groups) > 1:
+        _legend(ax, len(groups), inside="lower right")
     return fig
 
 

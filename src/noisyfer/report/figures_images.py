@@ -11,19 +11,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..models.cam import map_stride
 from .figures import plt
 
-__all__ = ["cam_grid_figure", "distance_bars_figure", "map_stride", "suspect_caption", "upsample_maps", "relabel_history_figure", "sample_grid_figure",
-           "tsne_figure"]
-
-
-def map_stride(image_side: int, map_side: int) -> int | None:
-    """The stride ``2^k`` of a ResNet whose ``k`` stride-2 layers (``ceil(side / 2)`` each) turn
-    ``image_side`` into ``map_side``; ``None`` when no number of halvings does."""
-    side, stride = int(image_side), 1
-    while side > map_side:
-        side, stride = -(-side // 2), stride * 2
-    return stride if side == map_side else None
+__all__ = ["cam_grid_figure", "distance_bars_figure", "relabel_history_figure", "sample_grid_figure", "suspect_caption",
+           "tsne_figure", "upsample_maps"]
 
 
 def _cell_coordinates(image_side: int, map_side: int) -> np.ndarray:
