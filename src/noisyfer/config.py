@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,7 +33,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import UserError
+from .errors import StorageError, UserError
+from .fileio import describe_os_error
 
 
 @dataclass
@@ -42,6 +46,7 @@ class DataConfig:
     image_size: int | None = None
     cache_dir: str | None = None
     on_bad: str = "error"
+    min_side: int = 16
 
 
 @dataclass
@@ -75,7 +80,7 @@ class TrainConfig:
     nesterov: bool = False
     schedule: str = "exponential"
     gamma: float = 0.9
-    milestones: list = field(default_factory=list)
+    milestones: list[int] = field(default_factory=list)
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
     sampler: str = "random"
@@ -96,13 +101,13 @@ class AugmentConfig:
     crop_padding: float = 0.0625
     rotation: float = 0.0
     erasing: float = 0.5
-    erasing_scale: list = field(default_factory=lambda: [0.02, 0.25])
+    erasing_scale: list[float] = field(default_factory=lambda: [0.02, 0.25])
     noise: float = 0.0
     noise_std: float = 0.05
     strong_ops: int = 2
     strong_magnitude: float = 10.0
-    mean: list = field(default_factory=lambda: [0.485, 0.456, 0.406])
-    std: list = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
 
 
 SECTIONS: dict[str, type] = {
@@ -136,7 +141,11 @@ def _type_name(tp: Any) -> str:
 
 
 def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert ``value`` (parsed YAML) to type ``tp`` or raise a UserError naming ``key``."""
+    """Convert ``value`` (parsed YAML) to type ``tp`` or raise a UserError naming ``key``.
+
+    Floats must be finite.
+    """
+    original = tp
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
@@ -164,6 +173,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise UserError(f"{key}: expected a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -172,6 +183,9 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return str(value)
     elif tp in (list, tuple):
         if isinstance(value, (list, tuple)):
+            items = typing.get_args(original)
+            if items and items[0] is not Any and items[-1] is not Ellipsis:
+                value = [coerce(v, items[0], f"{key}[{i}]") for i, v in enumerate(value)]
             return list(value) if tp is list else tuple(value)
     elif tp is dict:
         if isinstance(value, Mapping):
@@ -209,6 +223,42 @@ def build_options(cls: type | None, values: Mapping[str, Any], *, section: str) 
         raise UserError(f"{section}: {exc}") from None
 
 
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (where PyYAML keeps the last), and
+    reading ``1e-3`` as a number."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base' merges are YAML's own overriding
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    where = f"on line {line}" if seen[key] == line else f"on lines {seen[key]} and {line}"
+                    raise DuplicateKeyError(f"key '{key}' is given twice ({where})")
+                seen[key] = line
+            except TypeError:  # an unhashable key: PyYAML reports it itself
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
+# YAML 1.1 (PyYAML) reads 1e-3 and 1E5 as strings (it wants 1.0e-3); YAML 1.2 and users read numbers.
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (:class:`StrictLoader`)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """``"train.lr=0.01"`` -> ``("train.lr", 0.01)`` (the value parsed as YAML)."""
     if "=" not in item:
@@ -218,10 +268,38 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not key:
         raise UserError(f"empty key in '{item}'")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_load(raw) if raw.strip() else None
+    except DuplicateKeyError as exc:
+        raise UserError(f"'{item}': {exc}") from None
     except yaml.YAMLError:
         value = raw
     return key, value
+
+
+def leaf_keys(key: str, value: Any) -> dict[str, Any]:
+    """The dotted keys an override sets: ``method=scn`` sets ``method.name``; a mapping sets each entry."""
+    parts = key.split(".")
+    if len(parts) == 1 and parts[0] in COMPONENT_SECTIONS and not isinstance(value, Mapping):
+        return {f"{key}.{COMPONENT_SECTIONS[key]}": value}
+    if isinstance(value, Mapping) and value and key != "model.options":
+        out: dict[str, Any] = {}
+        for sub_key, sub_value in value.items():
+            out.update(leaf_keys(f"{key}.{sub_key}", sub_value))
+        return out
+    return {key: value}
+
+
+def check_override_conflicts(overrides: list[str]) -> None:
+    """Refuse two spellings of one key set to different values (``method=ce method.name=scn``,
+    ``train={lr: 0.1} train.lr=0.2``): which one was meant cannot be known. The same key written the
+    same way twice is a plain override: the later one wins, as over the YAML file."""
+    seen: dict[str, tuple[Any, str, str]] = {}
+    for item in overrides:
+        key, value = parse_override(item)
+        for leaf, leaf_value in leaf_keys(key, value).items():
+            if leaf in seen and seen[leaf][2] != key and seen[leaf][0] != leaf_value:
+                raise UserError(f"'{seen[leaf][1]}' and '{item}' both set {leaf}, to different values; give it once")
+            seen[leaf] = (leaf_value, item, key)
 
 
 def set_dotted(tree: dict, key: str, value: Any) -> None:
@@ -247,9 +325,18 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise StorageError(describe_os_error(exc, path, action="read")) from None
+    try:
+        tree = safe_load(text) or {}
+    except DuplicateKeyError as exc:
+        raise UserError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML ({exc})") from None
+        raise UserError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(tree, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
     return tree
@@ -289,8 +376,63 @@ class RunConfig:
             tree[section] = dataclasses.asdict(getattr(self, section))
         return tree
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def to_yaml(self, *, given: Mapping[str, str] | None = None) -> str:
+        """``config.yaml``; ``given`` (dotted key -> path as the user wrote it) adds a comment to the
+        line of each such key (see :func:`absolute_paths`)."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, width=1 << 20)
+        if not given:
+            return text
+        lines, section = [], ""
+        for line in text.splitlines():
+            stripped = line.lstrip()
+            indent = len(line) - len(stripped)
+            key = stripped.split(":", 1)[0]
+            if indent == 0:
+                section = key
+            dotted = f"{section}.{key}" if indent == 2 else key
+            if dotted in given and indent in (0, 2) and ": " in stripped:
+                line += f"  # as given: {given[dotted]}"
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+#: Keys that hold paths of files or folders (stored absolute in a run's ``config.yaml``).
+PATH_KEYS = ("data.root", "data.cache_dir", "noise.file", "noise.probs", "model.pretrained")
+
+
+def given_paths(text: str) -> dict[str, str]:
+    """``{dotted key: path as given}`` from the comments :meth:`RunConfig.to_yaml` wrote in ``text``."""
+    given, section = {}, ""
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        key = stripped.split(":", 1)[0]
+        if indent == 0:
+            section = key
+        marker = "  # as given: "
+        if marker in line and indent in (0, 2):
+            given[f"{section}.{key}" if indent == 2 else key] = line.rsplit(marker, 1)[1]
+    return given
+
+
+def absolute_paths(cfg: RunConfig) -> tuple[RunConfig, dict[str, str]]:
+    """``cfg`` with the relative paths of :data:`PATH_KEYS` made absolute (``~`` expanded), and
+    ``{dotted key: path as given}`` of those that changed; so a run's ``config.yaml`` works from any
+    working directory (``eval``, ``resume``) and still shows what was typed."""
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data), noise=dataclasses.replace(cfg.noise),
+                              model=dataclasses.replace(cfg.model))
+    given = {}
+    for dotted in PATH_KEYS:
+        section, name = dotted.split(".")
+        holder = getattr(cfg, section)
+        value = getattr(holder, name)
+        if not value:
+            continue
+        absolute = os.path.abspath(os.path.expanduser(value))
+        if absolute != value:
+            setattr(holder, name, absolute)
+            given[dotted] = value
+    return cfg, given
 
 
 def _asdict(options: Any) -> dict:
@@ -310,6 +452,17 @@ def _check_ranges(cfg: RunConfig) -> None:
         ("train.lr", cfg.train.lr > 0, "a positive number"),
         ("train.weight_decay", cfg.train.weight_decay >= 0, "a non-negative number"),
         ("train.gamma", cfg.train.gamma > 0, "a positive number"),
+        ("train.momentum", 0.0 <= cfg.train.momentum < 1.0, "a number in [0, 1)"),
+        ("train.nesterov", not (cfg.train.nesterov and cfg.train.optimizer == "sgd" and cfg.train.momentum <= 0),
+         "false when train.momentum is 0 (Nesterov needs momentum)"),
+        ("train.min_lr", 0.0 <= cfg.train.min_lr <= cfg.train.lr, "a number in [0, train.lr]"),
+        ("train.grad_clip", cfg.train.grad_clip is None or cfg.train.grad_clip > 0, "a positive number or null"),
+        ("train.log_every", cfg.train.log_every >= 1, "at least 1"),
+        ("augment.rotation", 0.0 <= cfg.augment.rotation <= 180.0, "degrees in [0, 180]"),
+        ("augment.noise_std", cfg.augment.noise_std >= 0, "a non-negative number"),
+        ("augment.strong_ops", cfg.augment.strong_ops >= 0, "0 or more"),
+        ("augment.strong_magnitude", 0.0 <= cfg.augment.strong_magnitude <= 30.0, "a number in [0, 30]"),
+        ("noise.seed", cfg.noise.seed >= 0, "a non-negative integer"),
         ("train.warmup_epochs", cfg.train.warmup_epochs >= 0, "a non-negative number"),
         ("train.keep_checkpoints", cfg.train.keep_checkpoints >= 0, "0 (keep all) or more"),
         ("train.eval_batch_size", cfg.train.eval_batch_size >= 1, "at least 1"),
@@ -322,6 +475,10 @@ def _check_ranges(cfg: RunConfig) -> None:
         ("augment.erasing_scale", len(cfg.augment.erasing_scale) == 2
          and 0 < cfg.augment.erasing_scale[0] <= cfg.augment.erasing_scale[1] < 1, "[min, max] area fractions in (0, 1)"),
     ]
+    if cfg.seed < 0:
+        raise UserError(f"seed: expected a non-negative integer, got {cfg.seed}")
+    if cfg.data.min_side < 1:
+        raise UserError(f"data.min_side: expected at least 1 (pixels), got {cfg.data.min_side}")
     if cfg.data.image_size is not None:
         checks.append(("data.image_size", 16 <= cfg.data.image_size <= 512, "an integer in 16..512"))
     if any(not isinstance(m, int) or m < 0 for m in cfg.train.milestones):
@@ -381,6 +538,7 @@ def config_from_args(config_file: str | None, overrides: list[str]) -> RunConfig
     tree: dict = {}
     if config_file:
         merge_tree(tree, load_yaml(config_file))
+    check_override_conflicts(overrides)
     for item in overrides:
         key, value = parse_override(item)
         set_dotted(tree, key, value)

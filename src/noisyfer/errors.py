@@ -31,5 +31,22 @@ class DataError(UserError):
         self.line = line
 
 
+class StorageError(UserError):
+    """Reading or writing a file failed in the file system (no space left, a file-size limit, a read-only
+    folder, a path that is not a directory); the message names the file and the reason."""
+
+
+class RunBusy(UserError):
+    """Another process is training the run directory (it holds the run's lock)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a training run; ``run_dir`` is the directory that resumes it."""
+
+    def __init__(self, run_dir: object):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
 class TrainingDiverged(NoisyferError):
     """The loss became NaN or infinite; the message says at which epoch and step."""

@@ -80,11 +80,10 @@ def load_model(run_dir: str | os.PathLike, *, checkpoint: str = "best", device: 
             tree["device"] = device
         cfg = resolve_config(tree)
         experiment = build_experiment(cfg, device=resolve_device(cfg.device))
-    state = torch.load(path, map_location=experiment.device, weights_only=False)
-    if "method" not in state:
-        raise UserError(f"{path}: not a noisyfer checkpoint (no 'method' weights)")
+    from ..engine.rundir import load_method_weights
+
     method = experiment.method
-    method.load_state_dict(state["method"])
+    state = load_method_weights(method, path, map_location=experiment.device)
     method.eval()
     return LoadedModel(method=method, augment=experiment.augment, device=experiment.device,
                        epoch=state.get("epoch"), checkpoint=path)

@@ -10,15 +10,30 @@ from ..errors import UserError
 from .tables import markdown_table, per_class_table, summary_table
 
 
+#: ``SynthConfig`` fields as ``noisyfer synth`` options (for error messages).
+SYNTH_OPTIONS = {"num_train": "--num-train", "num_test": "--num-test", "image_size": "--size", "seed": "--seed",
+                 "num_classes": "--classes", "ambiguity": "--ambiguity", "class_counts": "--class-counts"}
+
+
 def synth(args) -> int:
+    from ..data.format import check_dataset_target, load_split
     from ..data.synthetic import SynthConfig, generate, generate_to, write_preview
+    from ..data.synthetic.config import SynthConfigError
 
-    config = SynthConfig(num_train=args.num_train, num_test=args.num_test, image_size=args.size, seed=args.seed,
-                         num_classes=args.classes, ambiguity=args.ambiguity, class_counts=args.class_counts)
+    if args.out and args.num_test < 1:
+        raise UserError(f"--num-test: expected at least 1 for a dataset (training evaluates on its test split), "
+                        f"got {args.num_test}")
+    if args.workers < 0:
+        raise UserError(f"--workers: expected 0 (one per core) or more, got {args.workers}")
+    try:
+        config = SynthConfig(num_train=args.num_train, num_test=args.num_test, image_size=args.size,
+                             seed=args.seed, num_classes=args.classes, ambiguity=args.ambiguity,
+                             class_counts=args.class_counts)
+    except SynthConfigError as exc:
+        raise exc.renamed(SYNTH_OPTIONS) from None
     if args.out:
-        root = generate_to(config, args.out, workers=args.workers)
-        from ..data.format import load_split
-
+        check_dataset_target(Path(args.out).expanduser(), overwrite=args.force, flag="--force")
+        root = generate_to(config, args.out, workers=args.workers, overwrite=args.force)
         train = load_split(root, "train")
         print(f"wrote {len(train)} train + {config.num_test} test images of {args.size}x{args.size} to {root}")
         if args.preview is not None:
@@ -101,7 +116,8 @@ def train(args) -> int:
 def evaluate(args) -> int:
     from ..engine.evaluation import evaluate_run
 
-    report, out_path = evaluate_run(args.run_dir, checkpoint=args.checkpoint, split=args.split, device=args.device)
+    report, out_path = evaluate_run(args.run_dir, checkpoint=args.checkpoint, split=args.split, device=args.device,
+                                    allow_data_change=args.allow_data_change)
     print(markdown_table(("metric", "value"), [("accuracy", report["accuracy"]),
                                                ("balanced accuracy", report["balanced_accuracy"]),
                                                ("samples", report["num_samples"]),

@@ -1,16 +1,22 @@
 """``noisyfer`` command line: a thin layer over the Python API.
 
 Every user error (unknown method, key or dataset, wrong value type, rate outside [0, 1), missing
-path) is printed as one line naming the problem, with exit status 2 and no traceback.
+path) and every refusal of the file system (read-only or full disk, a file-size limit, a path that is
+not a directory) is printed as one line naming the key or the path, with exit status 2 and no
+traceback. A diverged run exits with 1; Ctrl-C with 130, naming the run directory that resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
-from ..errors import NoisyferError, UserError
+from ..errors import NoisyferError, RunInterrupted, UserError
+
+#: errno values of a failed write (the message then says "cannot write").
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     p = sub.add_parser("synth", help="generate a simulated FER dataset (and a preview grid)")
-    p.add_argument("--out", help="dataset directory to write (noisyfer format)")
+    p.add_argument("--out", help="dataset directory to write (noisyfer format): new, empty, or a dataset with --force")
+    p.add_argument("--force", action="store_true", help="replace the noisyfer dataset already in --out")
     p.add_argument("--num-train", type=int, default=10000)
     p.add_argument("--num-test", type=int, default=2000)
     p.add_argument("--size", type=int, default=64, help="image side in pixels (32-224)")
@@ -59,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
     p.add_argument("--split", default="test")
     p.add_argument("--device", default=None)
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="evaluate even if the split differs from the data the run was trained on (warns)")
     p.set_defaults(func=commands.evaluate)
 
     p = sub.add_parser("list", help="list the registered methods, backbones and datasets")
@@ -95,8 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     except NoisyferError as exc:
         print(f"noisyfer: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the file system refused (read-only, full, not a directory): one line naming the path
+        from ..fileio import describe_os_error
+
+        action = "write" if exc.errno in _WRITE_ERRNOS else "access"
+        print(f"noisyfer: error: {describe_os_error(exc, action=action)}", file=sys.stderr)
+        return 2
+    except RunInterrupted as exc:
+        print(f"noisyfer: interrupted; the run resumes with: noisyfer train resume={exc.run_dir}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("noisyfer: interrupted; a training run resumes with `noisyfer train resume=RUN_DIR`", file=sys.stderr)
+        print("noisyfer: interrupted", file=sys.stderr)
         return 130
 
 

@@ -17,7 +17,7 @@ def format_cell(value) -> str:
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     cells = [[format_cell(v) for v in row] for row in rows]
     heads = [format_cell(str(h)) for h in header]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(heads)]
+    widths = [max([len(h), *(len(r[i]) for r in cells if i < len(r))]) for i, h in enumerate(heads)]
     line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths)) + " |"  # noqa: E731
     out = [line(heads), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]

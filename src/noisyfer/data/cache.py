@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -30,7 +31,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import DataError
 from .datasets import cache_dir_of
-from .format import FERData, load_dataset, read_meta, save_dataset
+from .format import FERData, check_dataset_target, load_dataset, read_meta, save_dataset
 
 #: Bump when the layout of cache entries changes.
 CACHE_VERSION = 1
@@ -99,7 +100,12 @@ def store_entry(directory: Path, splits: dict[str, FERData], info: dict) -> Path
     """Write ``splits`` with ``info`` (which must hold ``source_key``) atomically to ``directory``."""
     if "source_key" not in info:
         raise ValueError("a cache entry's info needs its source_key")
-    return save_dataset(splits, directory, info=info)
+    if directory.is_dir() and any(directory.iterdir()):
+        try:
+            check_dataset_target(directory, overwrite=True)
+        except DataError:  # an unreadable entry (killed copy, older layout) of this cache: rebuilt
+            shutil.rmtree(directory)
+    return save_dataset(splits, directory, info=info, overwrite=True)
 
 
 @contextlib.contextmanager

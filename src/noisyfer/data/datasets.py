@@ -108,6 +108,12 @@ class SyntheticOptions:
     class_counts: str = "rafdb"
 
 
+#: ``SynthConfig`` fields as keys of the ``synthetic`` dataset (for error messages).
+SYNTHETIC_OPTIONS = {"num_train": "data.num_train", "num_test": "data.num_test", "image_size": "data.image_size",
+                     "num_classes": "data.classes", "seed": "data.seed", "ambiguity": "data.ambiguity",
+                     "class_counts": "data.class_counts"}
+
+
 @register_dataset("synthetic", options=SyntheticOptions)
 def synthetic(*, config: DataConfig, options: SyntheticOptions) -> dict[str, FERData]:
     """FER simulator with ground truth; generated once per setting and cached (``data.cache_dir``).
@@ -117,9 +123,16 @@ def synthetic(*, config: DataConfig, options: SyntheticOptions) -> dict[str, FER
     if config.root:
         return noisyfer_directory(config=config, options=None)
     from .synthetic import SynthConfig, load_or_generate
+    from .synthetic.config import SynthConfigError
 
-    synth = SynthConfig(num_train=options.num_train, num_test=options.num_test,
-                        image_size=config.image_size or 64, num_classes=options.classes, seed=options.seed,
-                        ambiguity=options.ambiguity, class_counts=options.class_counts)
+    if options.num_test < 1:
+        raise UserError(f"data.num_test: expected at least 1 (runs are evaluated on the test split), "
+                        f"got {options.num_test}")
+    try:
+        synth = SynthConfig(num_train=options.num_train, num_test=options.num_test,
+                            image_size=config.image_size or 64, num_classes=options.classes, seed=options.seed,
+                            ambiguity=options.ambiguity, class_counts=options.class_counts)
+    except SynthConfigError as exc:
+        raise exc.renamed(SYNTHETIC_OPTIONS) from None
     splits, _ = load_or_generate(synth, cache_dir=cache_dir_of(config) / "synthetic")
     return splits

@@ -12,7 +12,9 @@ Every reader (the simulator, RAF-DB, FERPlus, ...) produces this format; ``load_
 the image array, so loading tens of thousands of images takes a fraction of a second.
 
 Writing is atomic: files go to a temporary directory that is renamed into place at the end, so a
-killed build never leaves a half-written dataset that a later run would trust.
+killed build never leaves a half-written dataset that a later run would trust. A dataset is written
+only into a new or empty directory, or over a dataset when asked to (``overwrite=True``, ``noisyfer
+synth --force``): a directory holding anything else is never touched.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Mapping
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import umask_mode, writing
 
 FORMAT_NAME = "noisyfer-dataset"
 FORMAT_VERSION = 1
@@ -123,43 +126,115 @@ def _split_files(root: Path, split: str) -> tuple[Path, Path]:
 
 
 def save_dataset(
-    splits: Mapping[str, FERData], root: str | os.PathLike, *, info: Mapping | None = None
+    splits: Mapping[str, FERData], root: str | os.PathLike, *, info: Mapping | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``splits`` (e.g. ``{"train": ..., "test": ...}``) to ``root`` atomically."""
-    root = Path(root)
+    """Write ``splits`` (e.g. ``{"train": ..., "test": ...}``) to ``root`` atomically.
+
+    ``root`` must be new, an empty directory or, with ``overwrite=True``, a noisyfer dataset that
+    holds nothing but its own files (see :func:`check_dataset_target`); nothing else is ever deleted.
+    Folders and files get the permissions the umask allows.
+    """
+    root = Path(os.path.abspath(Path(root).expanduser()))
     if not splits:
         raise ValueError("save_dataset needs at least one split")
     class_names = {s.class_names for s in splits.values()}
     if len(class_names) != 1:
         raise ValueError(f"splits disagree on class names: {class_names}")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    replacing = check_dataset_target(root, overwrite=overwrite)
+    with writing(root):
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "class_names": list(next(iter(class_names))),
-            "splits": {},
-            "info": dict(info or {}),
-        }
-        for split, data in splits.items():
-            data.validate(where=f"split '{split}'")
-            images_path, table_path = _split_files(tmp, split)
-            np.save(images_path, np.ascontiguousarray(data.images))
-            np.savez(table_path, label=data.labels, **data.columns)
-            meta["splits"][split] = {
-                "num_samples": len(data),
-                "image_shape": list(data.image_shape),
-                "columns": sorted(data.columns),
+        with writing(root):
+            os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700
+            meta = {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "class_names": list(next(iter(class_names))),
+                "splits": {},
+                "info": dict(info or {}),
             }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+            for split, data in splits.items():
+                data.validate(where=f"split '{split}'")
+                images_path, table_path = _split_files(tmp, split)
+                np.save(images_path, np.ascontiguousarray(data.images))
+                np.savez(table_path, label=data.labels, **data.columns)
+                meta["splits"][split] = {
+                    "num_samples": len(data),
+                    "image_shape": list(data.image_shape),
+                    "columns": sorted(data.columns),
+                }
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            if replacing:
+                _replace_directory(tmp, root)
+            else:
+                if root.is_dir():
+                    root.rmdir()  # empty (checked above); os.replace needs the name free or an empty dir
+                os.replace(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def _replace_directory(new: Path, old: Path) -> None:
+    """Put directory ``new`` in the place of ``old``: ``old`` is moved aside first, deleted last."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{old.name}.old.", dir=old.parent))
+    os.replace(old, aside / old.name)
+    try:
+        os.replace(new, old)
+    except BaseException:
+        os.replace(aside / old.name, old)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside)
+
+
+#: Files a dataset directory may hold besides its splits (``noisyfer synth --preview`` writes one).
+DATASET_EXTRAS = ("meta.json", "preview.png")
+
+
+def check_dataset_target(root: str | os.PathLike, *, overwrite: bool, flag: str = "overwrite=True") -> bool:
+    """Check that a dataset may be written to ``root``; returns whether an existing dataset is replaced.
+
+    Allowed: a new path, an empty directory, and (only with ``overwrite``) a noisyfer dataset holding
+    nothing but its own files. Anything else raises :class:`DataError` naming the directory, so a
+    mistyped output path never costs a user's files.
+
+    Parameters
+    ----------
+    flag
+        How the caller's user says "replace" (``--force`` on the command line), for the message.
+    """
+    root = Path(root)
+    if not root.exists():
+        if root.is_symlink():
+            raise DataError("is a broken symbolic link; give a new directory name", path=root)
+        return False
+    if not root.is_dir():
+        raise DataError("exists and is not a directory; give a new directory name", path=root)
+    with writing(root, action="read"):
+        names = sorted(p.name for p in root.iterdir())
+    if not names:
+        return False
+    if "meta.json" not in names:
+        raise DataError(f"is not empty and holds no noisyfer dataset ({_some(names)}); noisyfer writes a "
+                        "dataset only into a new or empty directory, or replaces a dataset", path=root)
+    meta = read_meta(root)
+    own = set(DATASET_EXTRAS) | {name for split in meta.get("splits", {}) for name in
+                                 (f"{split}.images.npy", f"{split}.table.npz")}
+    foreign = [name for name in names if name not in own]
+    if foreign:
+        raise DataError(f"holds a noisyfer dataset and other files ({_some(foreign)}); move them away "
+                        "before replacing the dataset", path=root)
+    if not overwrite:
+        raise DataError(f"already holds a noisyfer dataset; give {flag} to replace it", path=root)
+    return True
+
+
+def _some(names: list[str], k: int = 3) -> str:
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
 
 
 def read_meta(root: str | os.PathLike) -> dict:

@@ -10,6 +10,7 @@ checkpoint and reproduces the uninterrupted run's numbers exactly (same machine,
 from __future__ import annotations
 
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,14 +21,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import RunConfig, load_yaml, parse_override, resolve_config, set_dotted
-from ..errors import TrainingDiverged, UserError
+from ..config import RunConfig, absolute_paths, given_paths, load_yaml, parse_override, resolve_config, set_dotted
+from ..errors import RunInterrupted, TrainingDiverged, UserError
 from ..methods.base import Method, TrainingSetup
 from .build import Experiment, build_experiment, make_training_labels, resolve_device
 from .loader import TensorLoader
 from .metrics import RunningAgreement, classification_report
 from .optim import Schedule, build_optimizers
-from .rundir import RunDirectory, default_run_name, rng_state, set_rng_state
+from .provenance import check_config_identity, check_data_fingerprint, config_hash, config_identity, data_fingerprint
+from .rundir import RunDirectory, atomic_write_bytes, default_run_name, dumps, rng_state, set_rng_state
 from .summary import summarize
 
 
@@ -71,12 +73,14 @@ def evaluate(method: Method, loader: TensorLoader, precision: Precision, augment
 class Trainer:
     """Runs (or resumes) one training run into one run directory."""
 
-    def __init__(self, cfg: RunConfig, run: RunDirectory, *, resuming: bool):
+    def __init__(self, cfg: RunConfig, run: RunDirectory, *, resuming: bool, state: dict | None = None):
+        """``state``: the checkpoint to continue from (``resuming``; ``None`` starts at epoch 1)."""
         self.cfg = cfg
         self.run = run
         self.device = resolve_device(cfg.device)
         self.exp: Experiment = build_experiment(cfg, device=self.device)
         self.method = self.exp.method
+        self._check_data(resuming)
         if self.exp.read_report is not None:
             self.exp.read_report.write(self.run.path)  # RUN_DIR/skipped_items.jsonl
         self.labels = self._training_labels(resuming)
@@ -105,8 +109,9 @@ class Trainer:
             tqdm.write(f"pretrained weights: {self.pretrained}")
         self.history: list[dict] = []
         self.start_epoch = 1
+        self.identity = config_identity(cfg)
         if resuming:
-            self._restore()
+            self._restore(state)
 
     # -- set-up helpers --------------------------------------------------------------------
     def _training_labels(self, resuming: bool):
@@ -128,13 +133,23 @@ class Trainer:
             return np.asarray(self.labels.original, dtype=np.int64)
         return None
 
-    def _restore(self) -> None:
-        latest = self.run.latest_checkpoint()
-        if latest is None:
+    def _check_data(self, resuming: bool) -> None:
+        """Record the data's fingerprint (``data.json``); when resuming, refuse data that changed."""
+        fingerprint = data_fingerprint({"train": self.exp.train, "test": self.exp.test})
+        if resuming:
+            changes = check_data_fingerprint(self.run.data_fingerprint, fingerprint)
+            if changes:
+                raise UserError(f"{self.run.path}: the data changed since the run was trained ({'; '.join(changes)}); "
+                                "resuming would continue on other data: restore the dataset or start a new run")
+            if self.run.data_fingerprint.is_file():
+                return
+        atomic_write_bytes(self.run.data_fingerprint, (dumps(fingerprint, indent=2) + "\n").encode())
+
+    def _restore(self, state: dict | None) -> None:
+        if state is None:
             self.run.truncate_metrics(0)
             return
-        epoch, path = latest
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        epoch = state["epoch"]
         self.method.load_state_dict(state["method"])
         for opt, opt_state in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(opt_state)
@@ -219,10 +234,12 @@ class Trainer:
                 value = float(window_loss)
                 if not math.isfinite(value):
                     first = step + 2 - check_every if check_every > 1 else step + 1
+                    last_good = (f"the last good state is {self.run.checkpoint_path(epoch - 1)} (resume= "
+                                 "continues from it)" if epoch > 1 else "no epoch finished, so there is no "
+                                 "checkpoint: start the run again")
                     raise TrainingDiverged(
                         f"loss is {value} at epoch {epoch}, step {max(first, 1)}..{step + 1} of "
-                        f"{self.steps_per_epoch}; lower train.lr or check the data. The last good state "
-                        f"is the checkpoint of epoch {epoch - 1} in {self.run.checkpoints}")
+                        f"{self.steps_per_epoch}; lower train.lr or check the data; {last_good}")
                 window_loss = torch.zeros((), device=self.device)
             bar.update(1)
         done = max(self.steps_per_epoch - skipped, 1)
@@ -243,7 +260,7 @@ class Trainer:
         self.run.save_samples(epoch, self.method.epoch_record())
         earlier = [r["test_accuracy"] for r in self.history[:-1]]
         if not earlier or record["test_accuracy"] > max(earlier):  # first epoch of the best, as the summary
-            torch.save({"epoch": epoch, "method": self.method.state_dict()}, self.run.best_model)
+            self.run.save_best({"epoch": epoch, "method": self.method.state_dict()})
         state = {
             "epoch": epoch,
             "method": self.method.state_dict(),
@@ -251,6 +268,8 @@ class Trainer:
             "scaler": self.precision.scaler.state_dict(),
             "rng": rng_state(),
             "noisyfer_version": __version__,
+            "config": self.identity,
+            "config_hash": config_hash(self.identity),
         }
         self.run.save_checkpoint(epoch, state, keep=self.cfg.train.keep_checkpoints)
         self._summary(status="running" if epoch < self.cfg.train.epochs else "finished")
@@ -280,30 +299,83 @@ class Trainer:
 RESUME_OVERRIDES = ("train.epochs", "device", "resume")
 
 
+def _note(text: str) -> None:
+    tqdm.write(f"noisyfer: {text}", file=sys.stderr)
+
+
+def _fit(trainer: Trainer) -> RunResult:
+    try:
+        return trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(trainer.run.path) from None
+
+
 def train(cfg: RunConfig) -> RunResult:
-    """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``."""
+    """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``.
+
+    Paths in the configuration are stored absolute in ``config.yaml`` (with the path as given in a
+    comment). The run directory is locked while this process trains it.
+    """
     if cfg.resume:
         return resume(cfg.resume)
+    cfg, given = absolute_paths(cfg)
     noise_kind = "file" if cfg.noise.file else cfg.noise.kind
     name = cfg.name or default_run_name(cfg.method, cfg.data.name, noise_kind, cfg.noise.rate, cfg.seed)
     run = RunDirectory.create(cfg.out, name)
-    run.config.write_text(cfg.to_yaml())
-    return Trainer(cfg, run, resuming=False).fit()
+    run.lock()
+    try:
+        try:
+            run.write_config(cfg.to_yaml(given=given))
+            trainer = Trainer(cfg, run, resuming=False)
+        except BaseException:
+            run.unlock()
+            run.discard()  # nothing trained yet: leave no directory behind
+            raise
+        _note(f"run directory {run.path.resolve()}")
+        return _fit(trainer)
+    finally:
+        run.unlock()
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None) -> RunResult:
-    """Continue a killed run from its last checkpoint; only ``train.epochs`` and ``device`` may change."""
+    """Continue a killed run from its last intact checkpoint; only ``train.epochs`` and ``device`` may change.
+
+    Refuses (without writing anything) a ``config.yaml`` edited since the checkpoint was written,
+    data that changed since the run started, and a run that another process is training.
+    """
     run = RunDirectory.existing(run_dir)
-    tree = load_yaml(run.config)
-    tree["resume"] = None
-    for item in overrides or []:
-        key, value = parse_override(item)
-        if key == "resume":
-            continue
-        if key not in RESUME_OVERRIDES:
-            raise UserError(f"'{item}': a resumed run keeps its configuration; only "
-                            f"{', '.join(RESUME_OVERRIDES[:2])} may change")
-        set_dotted(tree, key, value)
-    cfg = resolve_config(tree)
-    run.config.write_text(cfg.to_yaml())
-    return Trainer(cfg, run, resuming=True).fit()
+    run.lock()
+    try:
+        text = run.config.read_text()
+        tree = load_yaml(run.config)
+        tree["resume"] = None
+        changed = False
+        for item in overrides or []:
+            key, value = parse_override(item)
+            if key == "resume":
+                continue
+            if key not in RESUME_OVERRIDES:
+                raise UserError(f"'{item}': a resumed run keeps its configuration; only "
+                                f"{', '.join(RESUME_OVERRIDES[:2])} may change")
+            set_dotted(tree, key, value)
+            changed = True
+        cfg = resolve_config(tree)
+        for path in run.remove_stale_temporaries():
+            _note(f"removed {path} (left by a write that was interrupted)")
+        found = run.latest_intact_checkpoint(max_epoch=len(run.read_metrics()))
+        state = None
+        if found is not None:
+            epoch, state, problems = found
+            for problem in problems:
+                _note(f"{problem}; resuming from {run.checkpoint_path(epoch).name} instead")
+            check_config_identity(state, cfg, where=run.config)
+        try:
+            trainer = Trainer(cfg, run, resuming=True, state=state)
+        except KeyboardInterrupt:
+            raise RunInterrupted(run.path) from None
+        if changed:
+            run.write_config(cfg.to_yaml(given=given_paths(text)))
+        _note(f"run directory {run.path.resolve()}")
+        return _fit(trainer)
+    finally:
+        run.unlock()

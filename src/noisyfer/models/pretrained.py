@@ -261,6 +261,8 @@ def _some(what: str, keys: list[str]) -> str:
 
 
 def _read_checkpoint(path: Path, *, trust_file: bool) -> Any:
+    if path.is_dir():
+        raise UserError(f"pretrained weights '{path}': is a directory, expected a checkpoint file (.pth)")
     if not path.is_file():
         raise UserError(f"pretrained weights '{path}': no such file")
     try:

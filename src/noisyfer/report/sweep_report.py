@@ -44,6 +44,14 @@ class RunGroups:
         return self._analyses[path]
 
 
+def _unfinished(rows: list[dict]) -> str:
+    """``no finished run (1 failed, 2 running)``: why a cell of a table has no numbers."""
+    statuses: dict[str, int] = {}
+    for r in rows:
+        statuses[r.get("status", "missing")] = statuses.get(r.get("status", "missing"), 0) + 1
+    return "no finished run (" + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")"
+
+
 def _figure(section: Section, fig, title: str, name: str, caption: str | None = None) -> None:
     section.figures.append(Figure(title=title, png=png_bytes(fig), name=name, caption=caption))
 
@@ -61,7 +69,7 @@ def _overview(doc: Document, rows: list[dict], source: str) -> None:
     section.tables.append(Table("Every run", ("run", "method", "noise", "seed", "status", "epochs", "best acc (%)",
                                               "last acc (%)", "balanced last (%)"),
                                 [(r["name"], r["method"], f"{r['noise_kind']} {r['noise_rate']:g}", r["seed"],
-                                  r["status"], r.get("epochs_done"), pct(r.get("accuracy_best")),
+                                  f"failed, {r['failure']}" if r.get("failure") else r["status"], r.get("epochs_done"), pct(r.get("accuracy_best")),
                                   pct(r.get("accuracy_last")), pct(r.get("balanced_accuracy_last"))) for r in rows]))
 
 
@@ -106,6 +114,8 @@ def _per_class(doc: Document, g: RunGroups, class_names, per_class_of: dict) -> 
         for i, label in enumerate(g.row_labels):
             runs = g.finished(i, j)
             if not runs:
+                if g.cells.get((i, j)):
+                    body.append((label, *[None] * len(class_names), _unfinished(g.cells[(i, j)])))
                 continue
             per_class = [per_class_of.get(r["run_dir"]) or [None] * len(class_names) for r in runs]
             cells = []
@@ -153,6 +163,8 @@ def _analyses(doc: Document, g: RunGroups, *, device) -> None:
         for i, label in enumerate(g.row_labels):
             runs = g.finished(i, j)
             if not runs:
+                if g.cells.get((i, j)):
+                    body.append((label, _unfinished(g.cells[(i, j)]), *[None] * (len(_ANALYSIS_COLUMNS) - 1)))
                 continue
             values = {name: [] for name, _ in _ANALYSIS_COLUMNS}
             for r in runs:

@@ -39,7 +39,7 @@ METRIC_TITLES = {
 }
 METRICS = tuple(METRIC_TITLES)
 #: Row fields that are results, not identity.
-_RESULT_FIELDS = {"name", "status", "realized_rate", "epochs", "run_dir"}
+_RESULT_FIELDS = {"name", "status", "realized_rate", "epochs", "run_dir", "failure"}
 
 
 def mean_std(values, *, ddof: int = 1) -> tuple[float, float, int]:
@@ -82,7 +82,8 @@ def aggregate(rows: list[dict], *, replicates=("seed", "noise.seed"), metrics=ME
     for members in groups.values():
         record = {k: members[0].get(k) for k in keys}
         finished = [r for r in members if r.get("status") == "finished"]
-        record.update({"runs": len(members), "finished": len(finished)})
+        record.update({"runs": len(members), "finished": len(finished),
+                       "failed": sum(r.get("status") == "failed" for r in members)})
         for metric in metrics:
             mean, std, n = mean_std([r.get(metric) for r in finished], ddof=ddof)
             record.update({f"{metric}_mean": mean, f"{metric}_std": std, f"{metric}_n": n})
@@ -113,15 +114,17 @@ class PaperTable:
     std: np.ndarray
     n: np.ndarray
     runs: np.ndarray
+    failed: np.ndarray | None = None  # (rows, columns) runs whose process failed
 
     def cell(self, i: int, j: int, *, pm: str = "±") -> str:
+        failed = int(self.failed[i, j]) if self.failed is not None else 0
         if self.n[i, j] == 0:
-            return "n/a"
+            return f"failed ({failed}/{self.runs[i, j]})" if failed else "n/a"
         text = f"{100 * self.mean[i, j]:.2f}"
         if np.isfinite(self.std[i, j]):
             text += f" {pm} {100 * self.std[i, j]:.2f}"
         if self.n[i, j] < self.runs[i, j]:
-            text += f" (n={self.n[i, j]}/{self.runs[i, j]})"
+            text += f" (n={self.n[i, j]}/{self.runs[i, j]}{f', {failed} failed' if failed else ''})"
         return text
 
     def best(self) -> np.ndarray:
@@ -175,7 +178,7 @@ def table_layout(records: list[dict], *, ignore=()) -> tuple[list[str], list[str
     two records of one method and one column apart (``ignore``: fields never shown, e.g. seeds)."""
     kinds = {r.get("noise_kind") for r in records}
     column_keys = sorted({_column_of(r) for r in records}, key=lambda kr: (kr[0] != "none", kr[0], kr[1]))
-    skip = {"method", "noise_kind", "noise_rate", "runs", "finished", *ignore}
+    skip = {"method", "noise_kind", "noise_rate", "runs", "finished", "failed", *ignore}
     extra = [k for k in identity_fields(records, ()) if k not in skip and not k.endswith(("_mean", "_std", "_n"))]
     shown = [k for k in extra if any(a.get("method") == b.get("method") and _column_of(a) == _column_of(b)
                                      and a.get(k) != b.get(k) for a in records for b in records)]
@@ -195,9 +198,9 @@ def paper_table(aggregated: list[dict], metric: str, *, title: str | None = None
     labels, columns, positions = table_layout(aggregated)
     shape = (len(labels), len(columns))
     mean, std = np.full(shape, np.nan), np.full(shape, np.nan)
-    n, runs = np.zeros(shape, dtype=int), np.zeros(shape, dtype=int)
+    n, runs, failed = np.zeros(shape, dtype=int), np.zeros(shape, dtype=int), np.zeros(shape, dtype=int)
     for r, (i, j) in zip(aggregated, positions):
         mean[i, j], std[i, j] = r[f"{metric}_mean"], r[f"{metric}_std"]
-        n[i, j], runs[i, j] = r[f"{metric}_n"], r["runs"]
+        n[i, j], runs[i, j], failed[i, j] = r[f"{metric}_n"], r["runs"], r.get("failed", 0)
     return PaperTable(title=title or METRIC_TITLES.get(metric, metric), row_header="method", columns=columns,
-                      rows=labels, mean=mean, std=std, n=n, runs=runs)
+                      rows=labels, mean=mean, std=std, n=n, runs=runs, failed=failed)

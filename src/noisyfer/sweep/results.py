@@ -57,9 +57,15 @@ def _axis_value(key: str, value):
     return Path(str(value)).stem if key == "config" else value
 
 
-def result_row(run_dir: Path, *, config: dict | None, name: str | None = None, axes: dict | None = None) -> dict:
-    """The result row of one run directory (which may not exist yet: status ``missing``)."""
+def result_row(run_dir: Path, *, config: dict | None, name: str | None = None, axes: dict | None = None,
+               failure: Path | None = None) -> dict:
+    """The result row of one run directory (which may not exist yet: status ``missing``).
+
+    ``failure``: the sweep's record of the point's failed process (``logs/NAME.failed.json``); when it
+    exists the status is ``failed`` and ``failure`` says the exit status, the last line and the log.
+    """
     summary = _read_json(run_dir / "summary.json")
+    failed = _read_json(failure) if failure is not None and failure.is_file() else {}
     if config is None and (run_dir / "config.yaml").is_file():
         config = load_yaml(run_dir / "config.yaml")
     row = {"name": name or run_dir.name, **identity(config or {})}
@@ -68,8 +74,13 @@ def result_row(run_dir: Path, *, config: dict | None, name: str | None = None, a
             row[key] = _axis_value(key, value)
     noise = summary.get("noise") or {}
     status = summary.get("status") or ("not started" if run_dir.is_dir() else "missing")
+    if failed and status != "finished":
+        status = "failed"
     row.update({"status": status, "realized_rate": noise.get("realized_rate"),
                 "epochs": (config or {}).get("train", {}).get("epochs")})
+    if failure is not None:
+        row["failure"] = (f"exit status {failed.get('exit_status')}: {failed.get('message') or 'see the log'} "
+                          f"(log: {failed.get('log')})") if status == "failed" else None
     for key in RESULT_METRICS:
         value = summary.get(key)
         row[key] = None if isinstance(value, float) and not math.isfinite(value) else value
@@ -101,7 +112,8 @@ def collect_sweep(sweep_dir: str | Path, spec: SweepSpec | None = None) -> list[
                 config = spec.point_tree(point, runs_dir=sweep_dir / "runs")
             except UserError:  # its files are not reachable from here: identity from the grid values
                 config = {}
-        row = result_row(run_dir, config=config, name=point.name, axes=point.values)
+        row = result_row(run_dir, config=config, name=point.name, axes=point.values,
+                         failure=sweep_dir / "logs" / f"{point.name}.failed.json")
         for key, field in CANONICAL_AXES.items():  # a grid value is what the point was asked to be
             if key in point.values and not config:
                 row[field] = point.values[key]

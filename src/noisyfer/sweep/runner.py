@@ -6,6 +6,8 @@ Layout of a sweep directory::
     SWEEP_DIR/points/NAME.yaml     resolved configuration of each point (what its process trains)
     SWEEP_DIR/runs/NAME/           the point's run directory (see noisyfer.engine.rundir)
     SWEEP_DIR/logs/NAME.log        the process's output
+    SWEEP_DIR/logs/NAME.failed.json  written when the point's process failed (exit status, last line,
+                                   log); removed when the point is started again
     SWEEP_DIR/locks/NAME.lock      held while a process of this machine trains the point
 
 For each point of its shard the runner decides from the run directory: *skip* (``summary.json`` says
@@ -32,10 +34,11 @@ from typing import Callable
 import yaml
 
 from ..config import load_yaml
+from ..engine.rundir import atomic_write_bytes
 from ..errors import UserError
 from .spec import GridPoint, SweepSpec, differing_keys
 
-__all__ = ["Planned", "plan_point", "run_sweep"]
+__all__ = ["Planned", "failure_path", "plan_point", "run_sweep"]
 
 
 @dataclass
@@ -65,13 +68,12 @@ def plan_point(point: GridPoint, config: dict, run_dir: Path) -> Planned:
     if not run_dir.exists():
         return Planned(point, config, run_dir, "start", "new")
     if not (run_dir / "config.yaml").is_file():
-        leftovers = [p for p in run_dir.rglob("*") if p.is_file()]
+        leftovers = [p for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"]
         if leftovers:
             raise UserError(f"{run_dir}: has files but no config.yaml; not a run this sweep started (move it away)")
-        shutil.rmtree(run_dir)  # killed between creating the directory and writing its config
+        shutil.rmtree(run_dir)  # killed between creating the directory and writing its config: no file in it
         return Planned(point, config, run_dir, "start", "empty directory of a killed start")
-    existing = load_yaml(run_dir / "config.yaml")
-    changed = differing_keys(existing, config)
+    changed = differing_keys(_comparable(load_yaml(run_dir / "config.yaml")), _comparable(config))
     if changed:
         raise UserError(f"{run_dir}: the run was made with other settings ({', '.join(changed[:6])}"
                         f"{', ...' if len(changed) > 6 else ''}); the sweep changed since, use another --out")
@@ -83,6 +85,37 @@ def plan_point(point: GridPoint, config: dict, run_dir: Path) -> Planned:
     if done > epochs:
         raise UserError(f"{run_dir}: has {done} epochs, the sweep asks for {epochs}")
     return Planned(point, config, run_dir, "resume", f"{done} of {epochs} epochs done")
+
+
+def _comparable(tree: dict) -> dict:
+    """A configuration with the defaults of this version filled in (keys added since a run started are
+    no change) and its paths absolute (as a run's ``config.yaml`` stores them); as is if it does not resolve."""
+    from ..config import absolute_paths, resolve_config
+
+    try:
+        return absolute_paths(resolve_config({**tree, "resume": None}))[0].to_dict()
+    except UserError:
+        return tree
+
+
+def failure_path(sweep_dir: Path, name: str) -> Path:
+    """``SWEEP_DIR/logs/NAME.failed.json``: the record of a point whose process failed."""
+    return Path(sweep_dir) / "logs" / f"{name}.failed.json"
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    errors = [line for line in lines if line.startswith("noisyfer:")]
+    return (errors or lines or [""])[-1][:300]
+
+
+def _record_failure(sweep_dir: Path, item: "Planned", code: int, log: Path) -> None:
+    record = {"status": "failed", "exit_status": code, "log": str(log.resolve()), "message": _last_line(log),
+              "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    atomic_write_bytes(failure_path(sweep_dir, item.point.name), (json.dumps(record, indent=2) + "\n").encode())
 
 
 class _PointLock:
@@ -195,6 +228,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
                     lock.release()
                     counts["skipped"] += 1
                     continue
+                failure_path(sweep_dir, item.point.name).unlink(missing_ok=True)  # a new attempt
                 slot = free_slots.pop(0)
                 device = devices[slot % len(devices)] if devices else None
                 log = open(sweep_dir / "logs" / f"{item.point.name}.log", "a")
@@ -224,6 +258,7 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
                          f"last {summary.get('accuracy_last', float('nan')):.4f}")
                 else:
                     counts["failed"] += 1
+                    _record_failure(sweep_dir, item, code, Path(log.name))
                     echo(f"  FAILED {item.point.name} (exit status {code}); see {log.name}")
     except (KeyboardInterrupt, _Terminated):
         for proc, *_ in running.values():

@@ -129,7 +129,7 @@ def affectnet(*, config: DataConfig, options: AffectnetOptions) -> ReadSplits:
         image_size=image_size_of(config, DEFAULT_SIZE), splits=("train", "test"),
         settings={"reader_version": READER_VERSION, "crop": options.crop, "image_dir": image_dir,
                   "files": {k: str(v.relative_to(root)) for k, v in files.items()}},
-        label_files=list(files.values()), workers=options.workers,
+        label_files=list(files.values()), workers=options.workers, split_sources=dict(files),
         info={"source": "AffectNet manually annotated", "images": image_dir, "crop": options.crop,
               "label_mapping": describe_mapping(AFFECTNET_CODES, options.class_order)},
     )

@@ -123,7 +123,7 @@ def csv_list(*, config: DataConfig, options: CsvOptions) -> ReadSplits:
         manifest.add(split, rel, label, path, line, **values)
     spec = ReadSpec(reader="csv", root=root, class_names=order, image_size=image_size_of(config, DEFAULT_SIZE),
                     splits=tuple(files), settings={"reader_version": READER_VERSION, "files": files},
-                    label_files=list(paths.values()), workers=options.workers,
+                    label_files=list(paths.values()), workers=options.workers, split_sources=dict(paths),
                     info={"source": "CSV lists", "files": files,
                           "label_mapping": {str(i): f"{n} -> {i}" for i, n in enumerate(order)}})
     return read_image_files(spec, manifest, report, config)

@@ -65,7 +65,8 @@ def _draft(image: Image.Image, size: int, box: Sequence[float] | None) -> float:
     return image.size[0] / width
 
 
-def decode_image(path: str | os.PathLike, size: int, box: Sequence[float] | None = None) -> np.ndarray:
+def decode_image(path: str | os.PathLike, size: int, box: Sequence[float] | None = None, *,
+                 min_side: int = 1) -> np.ndarray:
     """One image file as uint8 (size, size, 3) RGB.
 
     Parameters
@@ -77,6 +78,9 @@ def decode_image(path: str | os.PathLike, size: int, box: Sequence[float] | None
     box
         Optional crop ``(left, top, right, bottom)`` in pixels of the stored image; it is clipped
         to the image and must keep a positive area.
+    min_side
+        Smallest accepted side in pixels of the stored image (of the face box, when given): a
+        smaller image would be upscaled into a blur, so it is refused (``ValueError``).
 
     Raises
     ------
@@ -93,8 +97,13 @@ def decode_image(path: str | os.PathLike, size: int, box: Sequence[float] | None
             right, bottom = min(box[2], original[0]), min(box[3], original[1])
             if right - left < 1 or bottom - top < 1:
                 raise ValueError(f"face box {tuple(box)} lies outside the {original[0]}x{original[1]} image")
+            if min(right - left, bottom - top) < min_side:
+                raise ValueError(f"face box of {right - left:g}x{bottom - top:g} pixels is smaller than "
+                                 f"data.min_side={min_side}")
             scaled = tuple(int(round(v * scale)) for v in (left, top, right, bottom))
             image = image.crop(scaled)
+        elif min(original) < min_side:
+            raise ValueError(f"image of {original[0]}x{original[1]} pixels is smaller than data.min_side={min_side}")
         rgb = to_rgb(image)
         if rgb.size != (size, size):
             rgb = rgb.resize((size, size), Image.BILINEAR)
@@ -102,12 +111,12 @@ def decode_image(path: str | os.PathLike, size: int, box: Sequence[float] | None
 
 
 def _decode_chunk(task: tuple) -> tuple[int, np.ndarray, list[tuple[int, str]]]:
-    start, paths, boxes, size = task
+    start, paths, boxes, size, min_side = task
     out = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
     failures = []
     for i, path in enumerate(paths):
         try:
-            out[i] = decode_image(path, size, None if boxes is None else boxes[i])
+            out[i] = decode_image(path, size, None if boxes is None else boxes[i], min_side=min_side)
         except Exception as exc:  # noqa: BLE001 - every decoder failure is reported with its reason
             failures.append((start + i, f"cannot decode image {path}: {type(exc).__name__}: {exc}"))
     return start, out, failures
@@ -147,7 +156,7 @@ def _run(tasks: list, workers: int, images: np.ndarray, failures: dict, bar) -> 
 
 
 def decode_files(paths: Sequence[str], *, size: int, boxes: np.ndarray | None = None, workers: int = 0,
-                 progress: str | None = None) -> tuple[np.ndarray, dict[int, str]]:
+                 progress: str | None = None, min_side: int = 1) -> tuple[np.ndarray, dict[int, str]]:
     """Decode ``paths`` into uint8 (N, size, size, 3); failed images stay black and are returned.
 
     Parameters
@@ -162,6 +171,8 @@ def decode_files(paths: Sequence[str], *, size: int, boxes: np.ndarray | None = 
         Processes (0: one per core; 1: in this process). The output does not depend on it.
     progress
         Description of a progress bar (shown on a terminal), or ``None``.
+    min_side
+        Smallest accepted side of an image (or face box) in pixels; smaller ones are failures.
 
     Returns
     -------
@@ -170,7 +181,7 @@ def decode_files(paths: Sequence[str], *, size: int, boxes: np.ndarray | None = 
     """
     n = len(paths)
     images = np.zeros((n, size, size, 3), dtype=np.uint8)
-    tasks = [(s, list(paths[s:s + CHUNK]), None if boxes is None else boxes[s:s + CHUNK], size)
+    tasks = [(s, list(paths[s:s + CHUNK]), None if boxes is None else boxes[s:s + CHUNK], size, min_side)
              for s in range(0, n, CHUNK)]
     workers = min(resolve_workers(workers), len(tasks))
     failures: dict[int, str] = {}

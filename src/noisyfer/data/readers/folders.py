@@ -112,7 +112,8 @@ def _read_folders(reader: str, config: DataConfig, options: ReaderOptions, split
     spec = ReadSpec(reader=reader, root=root, class_names=options.class_order,
                     image_size=image_size_of(config, DEFAULT_SIZE), splits=tuple(split_dirs),
                     settings={"reader_version": READER_VERSION, "split_dirs": split_dirs}, label_files=[],
-                    workers=options.workers, info={**info, "split_dirs": split_dirs})
+                    workers=options.workers, info={**info, "split_dirs": split_dirs},
+                    split_sources={split: root / folder for split, folder in split_dirs.items()})
     return read_image_files(spec, manifest, report, config)
 
 

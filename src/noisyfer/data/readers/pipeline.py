@@ -49,6 +49,8 @@ class ReadSpec:
         Descriptive facts stored in the dataset's ``meta.json`` (class mapping, layout, ...).
     workers
         Decoding processes (0: one per core).
+    split_sources
+        Split name -> the label file (or folder) that lists it, for messages about that split.
     """
 
     reader: str
@@ -60,10 +62,12 @@ class ReadSpec:
     label_files: Sequence[Path]
     info: dict = field(default_factory=dict)
     workers: int = 0
+    split_sources: dict = field(default_factory=dict)
 
-    def full_settings(self, on_bad: str) -> dict:
+    def full_settings(self, on_bad: str, min_side: int = 1) -> dict:
         return {**self.settings, "class_names": list(self.class_names), "image_size": self.image_size,
-                "splits": list(self.splits), "on_bad": on_bad, "decode_version": DECODE_VERSION}
+                "splits": list(self.splits), "on_bad": on_bad, "min_side": min_side,
+                "decode_version": DECODE_VERSION}
 
 
 class Manifest:
@@ -109,7 +113,7 @@ def check_splits(splits: dict[str, FERData], spec: ReadSpec) -> None:
     for name in spec.splits:
         if name not in splits or len(splits[name]) == 0:
             raise DataError(f"the '{name}' split of dataset '{spec.reader}' is empty "
-                            f"(after leaving out excluded and skipped items)", path=where)
+                            f"(after leaving out excluded and skipped items)", path=spec.split_sources.get(name, where))
     counts = np.bincount(splits["train"].labels, minlength=len(spec.class_names))
     empty = [spec.class_names[c] for c in np.flatnonzero(counts == 0)]
     if empty:
@@ -124,7 +128,7 @@ def cached_read(spec: ReadSpec, config: DataConfig, sources: tuple[list[str], np
     ``sources`` are ``(names, sizes, mtimes_ns)`` of every source file. On a cache hit the report of
     the build (bad items skipped, exclusions) is read back from the entry.
     """
-    settings = spec.full_settings(report.on_bad)
+    settings = spec.full_settings(report.on_bad, config.min_side)
     skey = settings_key(spec.reader, spec.root, settings)
     src = source_key(*sources)
     directory = entry_dir(config, spec.reader, skey)
@@ -189,7 +193,8 @@ def read_image_files(spec: ReadSpec, manifest: Manifest, report: ReadReport, con
         if any(b is not None for b in items.boxes):
             boxes = np.asarray(items.boxes, dtype=np.float64)
         images, failures = decode_files([os.path.join(root, p) for p in items.paths], size=spec.image_size,
-                                        boxes=boxes, workers=spec.workers, progress=f"decoding {spec.reader}")
+                                        boxes=boxes, workers=spec.workers, progress=f"decoding {spec.reader}",
+                                        min_side=config.min_side)
         for i in sorted(failures):
             report.bad(items.files[i], items.lines[i], failures[i], item=items.paths[i])
         keep = np.ones(len(items), dtype=bool)

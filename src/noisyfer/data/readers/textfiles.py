@@ -49,13 +49,24 @@ def read_lines(path: Path) -> list[str]:
         raise DataError("expected a file, found a directory", path=path) from None
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, line=line) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
+
+
+def _not_utf8(path: Path) -> DataError | None:
+    """A :class:`DataError` naming the line and byte of the first invalid UTF-8 sequence of ``path``."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:offset].count(b"\n") + 1
+        return DataError(f"not UTF-8 text ({exc.reason} at byte {offset})", path=path, line=line)
+    return None
 
 
 def first_line(path: Path) -> str:
@@ -113,7 +124,8 @@ class CsvRows:
         except StopIteration:
             return None
         except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8 text ({exc.reason})", path=self.path, line=self._reader.line_num + 1) from None
+            # the decoder reads ahead in blocks, so the reader's line count says nothing: find the byte
+            raise _not_utf8(self.path) or DataError(f"not UTF-8 text ({exc.reason})", path=self.path) from None
         except csv.Error as exc:
             raise DataError(f"malformed CSV ({exc})", path=self.path, line=self._reader.line_num) from None
 

@@ -36,6 +36,22 @@ RAFDB_CONTEMPT_COUNT = 150
 _PRIOR_NAMES = ("rafdb", "balanced")
 
 
+class SynthConfigError(UserError):
+    """An invalid :class:`SynthConfig` field; ``field`` and ``detail`` let a caller name its own option
+    (``--num-train``, ``data.num_train``) instead of the field, see :meth:`renamed`."""
+
+    def __init__(self, field: str, detail: str):
+        super().__init__(f"SynthConfig.{field} {detail}")
+        self.field = field
+        self.detail = detail
+
+    def renamed(self, names: Mapping[str, str]) -> UserError:
+        """The same error as ``<option>: <detail>``, the option named by ``names[field]``."""
+        if self.field not in names:
+            return self
+        return UserError(f"{names[self.field]}: {self.detail}")
+
+
 @dataclass
 class SynthConfig:
     """Settings of the FER simulator.
@@ -115,7 +131,7 @@ class SynthConfig:
         _int_field(self, "num_test", 0, 10_000_000)
         _int_field(self, "image_size", 32, 224)
         if self.num_classes not in (7, 8) or isinstance(self.num_classes, bool):
-            raise UserError(f"SynthConfig.num_classes must be 7 or 8, got {self.num_classes!r}")
+            raise SynthConfigError("num_classes", f"must be 7 or 8, got {self.num_classes!r}")
         _int_field(self, "seed", 0, 2**63 - 1)
         _int_field(self, "annotators", 1, 100)
         if self.annotator_pool is not None:
@@ -143,12 +159,11 @@ class SynthConfig:
         ):
             _float_field(self, name, 0.0, hi)
         if self.intensity_min > self.intensity_max:
-            raise UserError(
-                f"SynthConfig.intensity_min ({self.intensity_min}) must not exceed "
-                f"intensity_max ({self.intensity_max})"
+            raise SynthConfigError(
+                "intensity_min", f"({self.intensity_min}) must not exceed intensity_max ({self.intensity_max})"
             )
         if self.p_glasses + self.p_sunglasses > 1.0:
-            raise UserError("SynthConfig.p_glasses + p_sunglasses must be at most 1")
+            raise SynthConfigError("p_glasses", "+ p_sunglasses must be at most 1")
         self.class_counts = _normalise_class_counts(self.class_counts, self.num_classes)
 
     @property
@@ -194,45 +209,40 @@ class SynthConfig:
 def _int_field(cfg: SynthConfig, name: str, lo: int, hi: int) -> None:
     value = getattr(cfg, name)
     if isinstance(value, (bool, float)) or not isinstance(value, (int, np.integer)):
-        raise UserError(f"SynthConfig.{name} must be an integer in {lo}..{hi}, got {value!r}")
+        raise SynthConfigError(name, f"must be an integer in {lo}..{hi}, got {value!r}")
     if not lo <= value <= hi:
-        raise UserError(f"SynthConfig.{name} must be in {lo}..{hi}, got {value}")
+        raise SynthConfigError(name, f"must be in {lo}..{hi}, got {value}")
     setattr(cfg, name, int(value))
 
 
 def _float_field(cfg: SynthConfig, name: str, lo: float, hi: float) -> None:
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise UserError(f"SynthConfig.{name} must be a number in {lo}..{hi}, got {value!r}")
+        raise SynthConfigError(name, f"must be a number in {lo}..{hi}, got {value!r}")
     if not (math.isfinite(value) and lo <= value <= hi):
-        raise UserError(f"SynthConfig.{name} must be in {lo}..{hi}, got {value}")
+        raise SynthConfigError(name, f"must be in {lo}..{hi}, got {value}")
     setattr(cfg, name, float(value))
 
 
 def _normalise_class_counts(value: Any, num_classes: int) -> str | tuple[float, ...]:
     if isinstance(value, str):
         if value not in _PRIOR_NAMES:
-            raise UserError(
-                f"SynthConfig.class_counts must be 'rafdb', 'balanced' or {num_classes} relative "
-                f"weights, got '{value}'"
+            raise SynthConfigError(
+                "class_counts", f"must be 'rafdb', 'balanced' or {num_classes} relative weights, got '{value}'"
             )
         return value
     try:
         weights = tuple(float(w) for w in value)
     except (TypeError, ValueError):
-        raise UserError(
-            f"SynthConfig.class_counts must be 'rafdb', 'balanced' or {num_classes} relative "
-            f"weights, got {value!r}"
+        raise SynthConfigError(
+            "class_counts", f"must be 'rafdb', 'balanced' or {num_classes} relative weights, got {value!r}"
         ) from None
     if len(weights) != num_classes:
-        raise UserError(
-            f"SynthConfig.class_counts has {len(weights)} weights, expected {num_classes} "
-            "(one per class, in class order)"
+        raise SynthConfigError(
+            "class_counts", f"has {len(weights)} weights, expected {num_classes} (one per class, in class order)"
         )
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise UserError(
-            f"SynthConfig.class_counts weights must be finite, >= 0 and not all 0, got {weights}"
-        )
+        raise SynthConfigError("class_counts", f"weights must be finite, >= 0 and not all 0, got {weights}")
     return weights
 
 

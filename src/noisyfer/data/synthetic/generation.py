@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DataError, UserError
-from ..format import COLUMNS, FERData, load_dataset, read_meta, save_dataset
+from ..format import COLUMNS, FERData, check_dataset_target, load_dataset, read_meta, save_dataset
 from .annotation import annotator_pool, crowd_votes, prior_mean_va, pseudo_valence_arousal
 from .config import GENERATOR_VERSION, SynthConfig, exact_class_counts
 from .expressions import CONTROLS, VA_COORDINATES, sample_expressions, true_valence_arousal
@@ -229,10 +229,16 @@ def dataset_info(config: SynthConfig) -> dict:
     }
 
 
-def generate_to(config: SynthConfig, root: str | os.PathLike, *, workers: int = 0) -> Path:
-    """Generate ``config`` and write it to ``root`` (atomically, replacing what is there)."""
+def generate_to(config: SynthConfig, root: str | os.PathLike, *, workers: int = 0, overwrite: bool = False) -> Path:
+    """Generate ``config`` and write it to ``root`` atomically.
+
+    ``root`` must be new or empty, or (with ``overwrite``) hold a noisyfer dataset to replace; see
+    :func:`~noisyfer.data.format.save_dataset`. The target is checked before any face is drawn.
+    """
+    root = Path(root).expanduser()
+    check_dataset_target(root, overwrite=overwrite)
     splits = generate(config, workers=workers)
-    return save_dataset(splits, Path(root).expanduser(), info=dataset_info(config))
+    return save_dataset(splits, root, info=dataset_info(config), overwrite=overwrite)
 
 
 def load_or_generate(
