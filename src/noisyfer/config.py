@@ -293,13 +293,14 @@ def check_override_conflicts(overrides: list[str]) -> None:
     """Refuse two spellings of one key set to different values (``method=ce method.name=scn``,
     ``train={lr: 0.1} train.lr=0.2``): which one was meant cannot be known. The same key written the
     same way twice is a plain override: the later one wins, as over the YAML file."""
-    seen: dict[str, tuple[Any, str, str]] = {}
+    seen: dict[str, tuple[Any, str, tuple]] = {}
     for item in overrides:
         key, value = parse_override(item)
         for leaf, leaf_value in leaf_keys(key, value).items():
-            if leaf in seen and seen[leaf][2] != key and seen[leaf][0] != leaf_value:
+            spelling = (key, isinstance(value, Mapping))
+            if leaf in seen and seen[leaf][2] != spelling and seen[leaf][0] != leaf_value:
                 raise UserError(f"'{seen[leaf][1]}' and '{item}' both set {leaf}, to different values; give it once")
-            seen[leaf] = (leaf_value, item, key)
+            seen[leaf] = (leaf_value, item, spelling)
 
 
 def set_dotted(tree: dict, key: str, value: Any) -> None:
@@ -322,6 +323,8 @@ def set_dotted(tree: dict, key: str, value: Any) -> None:
 
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config file: expected a YAML file, got a directory: {path}")
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:

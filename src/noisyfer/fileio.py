@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,6 +32,8 @@ def umask_mode(*, directory: bool = False) -> int:
 def describe_os_error(exc: OSError, path: str | os.PathLike | None = None, *, action: str = "write") -> str:
     """One line: ``cannot <action> <path>: <reason>`` (the failing path named when it is another one)."""
     reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno is None and re.search(r"\d+ requested and \d+ written", reason):  # numpy's incomplete write
+        reason = f"only part of the data could be written ({reason}): is the disk full or a file-size limit set?"
     target = path if path is not None else exc.filename
     text = f"cannot {action} {target}: {reason}" if target is not None else f"cannot {action}: {reason}"
     culprit = exc.filename2 if exc.filename2 is not None else exc.filename

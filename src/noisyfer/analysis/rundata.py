@@ -71,17 +71,10 @@ class RunData:
 
     @cached_property
     def metrics(self) -> list[dict]:
-        path = self.path / "metrics.jsonl"
-        if not path.is_file():
-            return []
-        records = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"invalid JSON line ({exc})", path=path, line=number) from None
-        return records
+        """The epoch records (a partial last line of a killed append left out; epochs checked 1, 2, ...)."""
+        from ..engine.rundir import read_metrics_file
+
+        return read_metrics_file(self.path / "metrics.jsonl")
 
     @property
     def method(self) -> str:

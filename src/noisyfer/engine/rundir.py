@@ -117,7 +117,7 @@ def read_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     """The mapping saved in a checkpoint file, or a :class:`UserError` saying why it cannot be read."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
-    except OSError as exc:
+    except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
         raise StorageError(describe_os_error(exc, path, action="read")) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a truncated or foreign file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
