@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from noisyfer.config import absolute_paths, config_from_args
+from noisyfer.config import config_from_args
+from noisyfer.engine.provenance import absolute_paths
 from noisyfer.sweep import SweepSpec, collect_sweep, run_sweep, write_outputs
 from noisyfer.sweep.runner import failure_path, plan_point
 

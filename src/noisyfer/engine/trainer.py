@@ -21,14 +21,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import RunConfig, absolute_paths, given_paths, load_yaml, parse_override, resolve_config, set_dotted
+from ..config import RunConfig, load_yaml, parse_override, resolve_config, set_dotted
 from ..errors import RunInterrupted, TrainingDiverged, UserError
 from ..methods.base import Method, TrainingSetup
 from .build import Experiment, build_experiment, make_training_labels, resolve_device
 from .loader import TensorLoader
 from .metrics import RunningAgreement, classification_report
 from .optim import Schedule, build_optimizers
-from .provenance import check_config_identity, check_data_fingerprint, config_hash, config_identity, data_fingerprint
+from .provenance import (absolute_paths, check_config_identity, check_data_fingerprint, config_hash, config_identity,
+                         data_fingerprint, given_paths)
 from .rundir import RunDirectory, atomic_write_bytes, default_run_name, dumps, rng_state, set_rng_state
 from .summary import summarize
 
