@@ -103,6 +103,11 @@ class Trainer:
         true = self._reference_labels()
         self.agreement = RunningAgreement(given=self.train_loader.labels,
                                           true=None if true is None else torch.as_tensor(true).to(self.train_loader.labels.device))
+        if self.exp.held_out_test and not resuming:
+            split = self.exp.held_out_test
+            _note(f"the dataset has no test split: {split['test']} images ({split['held_out_fraction']:g} of each "
+                  f"class, data.split_seed={split['split_seed']}) are held out as the test split, "
+                  f"{split['train']} train")
         report = getattr(self.method.backbone, "pretrained_report", None)
         self.pretrained = report.summary if report is not None else None
         if self.pretrained:
@@ -285,6 +290,7 @@ class Trainer:
                       "realized_rate": self.labels.realized_rate},
             "pretrained": self.pretrained,
             "data_skipped": len(self.exp.read_report.skipped) if self.exp.read_report is not None else 0,
+            "test_split": self.exp.held_out_test or "the dataset's own",
             "seed": self.cfg.seed,
             "epochs": self.cfg.train.epochs,
             "device": str(self.device),
