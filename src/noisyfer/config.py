@@ -46,7 +46,28 @@ from .errors import UserError
 
 @dataclass
 class DataConfig:
-    """Which dataset, where, and at what size (its own options are added by its registration)."""
+    """Which dataset, where, and at what size (its own options are added by its registration).
+
+    Attributes
+    ----------
+    name
+        A registered dataset (noisyfer list): synthetic, rafdb, folder, csv, ...
+    root
+        The dataset's folder (readers of real data).
+    image_size
+        Side in pixels the images are resized to (default: the dataset's own).
+    cache_dir
+        Where decoded images are cached (default $NOISYFER_CACHE or ~/.cache/noisyfer).
+    on_bad
+        error (stop at the first bad item, naming file and line) or skip (leave it out and record it).
+    min_side
+        Images smaller than this many pixels on a side are bad items.
+    test_fraction
+        For a dataset without a test split: the share of each class held out as the test split
+        (default 0.2 there; an error for a dataset that has a test split).
+    split_seed
+        Seed of that held-out split (independent of the training seed, so every run tests on the same images).
+    """
 
     name: str = "synthetic"
     root: str | None = None
@@ -54,11 +75,31 @@ class DataConfig:
     cache_dir: str | None = None
     on_bad: str = "error"
     min_side: int = 16
+    test_fraction: float | None = None
+    split_seed: int = 0
 
 
 @dataclass
 class NoiseConfig:
-    """Label noise injected into the training labels (see :mod:`noisyfer.noise`)."""
+    """Label noise injected into the training labels (see :mod:`noisyfer.noise`).
+
+    Attributes
+    ----------
+    kind
+        none, symmetric, uniform, asymmetric, instance or crowd.
+    rate
+        Share of training labels changed, in [0, 1).
+    seed
+        Seed of the noise draw (independent of the training seed).
+    exact
+        Exact per-class counts instead of independent draws.
+    file
+        A label file to train on instead (noisyfer's CSV, or RAF-DB's 'train_00001.jpg 5' lines).
+    pairs
+        Asymmetric noise: {class: class it is flipped to} (names or indices; default: the usual confusions).
+    probs
+        Instance noise: .npy (N, C) class probabilities to draw the flips from.
+    """
 
     kind: str = "none"
     rate: float = 0.0
@@ -71,6 +112,18 @@ class NoiseConfig:
 
 @dataclass
 class ModelConfig:
+    """The network.
+
+    Attributes
+    ----------
+    backbone
+        A registered backbone (noisyfer list): resnet18, resnet50, resnet_small, resnet_tiny, ...
+    pretrained
+        A checkpoint file to start from (a noisyfer run's best_model.pt or a torchvision-named state dict).
+    options
+        The backbone's own options as a mapping (noisyfer list BACKBONE), e.g. {stem: dmue}.
+    """
+
     backbone: str = "resnet18"
     pretrained: str | None = None
     options: dict = field(default_factory=dict)
@@ -78,6 +131,51 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
+    """The optimisation and the loop.
+
+    Attributes
+    ----------
+    epochs
+        Training epochs (a test evaluation and a checkpoint after each).
+    batch_size
+        Training batch size.
+    lr
+        Learning rate (methods may give some parameters a multiple of it).
+    optimizer
+        adam, adamw or sgd.
+    weight_decay
+        L2 penalty (decoupled for adamw).
+    momentum, nesterov
+        SGD's momentum and Nesterov switch.
+    schedule
+        constant, exponential (lr x gamma each epoch), multistep (x gamma at milestones) or cosine.
+    gamma
+        Decay factor of the exponential and multistep schedules.
+    milestones
+        Epochs at which multistep multiplies the lr by gamma.
+    warmup_epochs
+        Linear warm-up from 0 over this many epochs (fractions allowed).
+    min_lr
+        Floor of the cosine schedule.
+    sampler
+        random, or balanced (each class drawn equally often).
+    drop_last
+        Drop the last incomplete batch of an epoch.
+    amp
+        auto (bf16/fp16 on CUDA, off on CPU), on or off.
+    grad_clip
+        Clip the gradient norm to this value (null: no clipping).
+    deterministic
+        Deterministic kernels (same numbers on the same machine).
+    keep_checkpoints
+        Newest epoch checkpoints kept (0 keeps all).
+    eval_batch_size
+        Batch size of the test evaluation.
+    log_every
+        Steps between TensorBoard's per-step points (mean loss and lr of those steps) and loss checks
+        for NaN; on CUDA the loop waits for the device only then.
+    """
+
     epochs: int = 40
     batch_size: int = 64
     lr: float = 1e-3
@@ -102,7 +200,27 @@ class TrainConfig:
 
 @dataclass
 class AugmentConfig:
-    """Batch augmentation on tensors (see :mod:`noisyfer.engine.augment`)."""
+    """Batch augmentation on tensors (see :mod:`noisyfer.engine.augment`).
+
+    Attributes
+    ----------
+    hflip
+        Probability of a horizontal flip.
+    crop_padding
+        Random crop after padding by this fraction of the side.
+    rotation
+        Maximum rotation in degrees (0: none).
+    erasing
+        Probability of random erasing.
+    erasing_scale
+        [min, max] area fraction of an erased rectangle.
+    noise, noise_std
+        Probability and standard deviation of additive Gaussian noise.
+    strong_ops, strong_magnitude
+        RandAugment of the strong views (methods that use them): operations per image, magnitude out of 30.
+    mean, std
+        Per-channel (RGB) normalisation.
+    """
 
     hflip: float = 0.5
     crop_padding: float = 0.0625
@@ -317,6 +435,13 @@ def _check_ranges(cfg: RunConfig) -> None:
     ]
     if cfg.seed < 0:
         raise UserError(f"seed: expected a non-negative integer, got {cfg.seed}")
+    if cfg.noise.kind == "none" and cfg.noise.rate > 0:
+        raise UserError(f"noise.rate={cfg.noise.rate:g} changes nothing with noise.kind=none: set noise.kind "
+                        "(symmetric, uniform, asymmetric, instance or crowd), or leave noise.rate at 0")
+    if cfg.data.test_fraction is not None and not 0.0 < cfg.data.test_fraction < 1.0:
+        raise UserError(f"data.test_fraction: expected a fraction in (0, 1), got {cfg.data.test_fraction!r}")
+    if cfg.data.split_seed < 0:
+        raise UserError(f"data.split_seed: expected a non-negative integer, got {cfg.data.split_seed}")
     if cfg.data.min_side < 1:
         raise UserError(f"data.min_side: expected at least 1 (pixels), got {cfg.data.min_side}")
     if cfg.data.image_size is not None:
@@ -373,11 +498,43 @@ def resolve_config(tree: Mapping[str, Any]) -> RunConfig:
     return cfg
 
 
+def shipped_configs() -> dict[str, Path]:
+    """``{name: path}`` of the run configs shipped in the package (``noisyfer.configs``, the checkout's
+    ``configs/`` folder), e.g. ``ce_sim``."""
+    import importlib.resources
+
+    folder = importlib.resources.files("noisyfer.configs")
+    return {Path(str(entry)).stem: Path(str(entry)) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".yaml")}
+
+
+def find_config(name: str) -> Path:
+    """The config file ``name``: a path when one exists, else a shipped config by name (``ce_sim`` or
+    ``ce_sim.yaml``).
+
+    Raises
+    ------
+    UserError
+        When it is neither, listing the shipped names.
+    """
+    path = Path(name).expanduser()
+    if path.exists() or os.sep in name or "/" in name:
+        return path
+    shipped = shipped_configs()
+    stem = name[:-5] if name.endswith(".yaml") else name
+    if stem in shipped:
+        return shipped[stem]
+    hint = difflib.get_close_matches(stem, shipped, n=1)
+    extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+    raise UserError(f"config file not found: {name}{extra}; shipped configs (by name): {', '.join(shipped)}")
+
+
 def config_from_args(config_file: str | None, overrides: list[str]) -> RunConfig:
-    """Resolve ``noisyfer train [CONFIG.yaml] key=value ...`` into a :class:`RunConfig`."""
+    """Resolve ``noisyfer train [CONFIG] key=value ...`` into a :class:`RunConfig` (CONFIG: a YAML file or
+    the name of a shipped config, :func:`find_config`)."""
     tree: dict = {}
     if config_file:
-        merge_tree(tree, load_yaml(config_file))
+        merge_tree(tree, load_yaml(find_config(config_file)))
     check_override_conflicts(overrides)
     for item in overrides:
         key, value = parse_override(item)

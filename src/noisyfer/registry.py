@@ -13,6 +13,7 @@ raise :class:`~noisyfer.errors.UserError` listing what is available, with a clos
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -30,11 +31,22 @@ class Entry:
 
 
 class Registry:
-    """Name -> component mapping of one kind (``"method"``, ``"backbone"``, ``"dataset"``)."""
+    """Name -> component mapping of one kind (``"method"``, ``"backbone"``, ``"dataset"``).
 
-    def __init__(self, kind: str):
+    ``builtins`` is the package whose import registers noisyfer's own components; it is imported on the
+    first lookup (not when noisyfer is imported), so ``noisyfer --help`` and other paths that look nothing
+    up never import torch.
+    """
+
+    def __init__(self, kind: str, *, builtins: str | None = None):
         self.kind = kind
         self._entries: dict[str, Entry] = {}
+        self._builtins = builtins
+
+    def _load_builtins(self) -> None:
+        if self._builtins is not None:
+            package, self._builtins = self._builtins, None
+            importlib.import_module(package)
 
     def register(self, name: str, *, options: type | None = None) -> Callable[[Any], Any]:
         """Decorator registering ``obj`` under ``name``; ``options`` is its options dataclass."""
@@ -50,6 +62,7 @@ class Registry:
         return decorator
 
     def get(self, name: str) -> Entry:
+        self._load_builtins()
         try:
             return self._entries[name]
         except KeyError:
@@ -60,21 +73,24 @@ class Registry:
             ) from None
 
     def names(self) -> list[str]:
+        self._load_builtins()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        self._load_builtins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries[n] for n in self.names())
 
     def __len__(self) -> int:
+        self._load_builtins()
         return len(self._entries)
 
 
-METHODS = Registry("method")
-BACKBONES = Registry("backbone")
-DATASETS = Registry("dataset")
+METHODS = Registry("method", builtins="noisyfer.methods")
+BACKBONES = Registry("backbone", builtins="noisyfer.models")
+DATASETS = Registry("dataset", builtins="noisyfer.data")
 
 register_method = METHODS.register
 register_backbone = BACKBONES.register

@@ -102,13 +102,23 @@ def train(args) -> int:
     from ..engine import resume, train as run_training
 
     config_file, overrides = _split_items(args.items)
+    if args.out:
+        if any(o.split("=", 1)[0].strip() == "out" for o in overrides):
+            raise UserError("give the output folder once: --out DIR or out=DIR")
+        overrides.append(f"out={args.out}")
     resume_dir = next((o.split("=", 1)[1] for o in overrides if o.startswith("resume=")), None)
     if resume_dir:
         if config_file:
             raise UserError("resume=RUN_DIR continues a run with its own config.yaml; do not give a config file")
+        if args.print_config:
+            raise UserError("--print-config: a resumed run's configuration is RUN_DIR/config.yaml")
         result = resume(resume_dir, overrides)
     else:
-        result = run_training(config_from_args(config_file, overrides))
+        cfg = config_from_args(config_file, overrides)
+        if args.print_config:
+            print(cfg.to_yaml(), end="")
+            return 0
+        result = run_training(cfg)
     _print_result(result)
     return 0
 
@@ -116,12 +126,19 @@ def train(args) -> int:
 def evaluate(args) -> int:
     from ..engine.evaluation import evaluate_run
 
+    settings = list(args.settings)
+    if args.data_root:
+        settings.append(f"data.root={args.data_root}")
     report, out_path = evaluate_run(args.run_dir, checkpoint=args.checkpoint, split=args.split, device=args.device,
-                                    allow_data_change=args.allow_data_change)
-    print(markdown_table(("metric", "value"), [("accuracy", report["accuracy"]),
-                                               ("balanced accuracy", report["balanced_accuracy"]),
-                                               ("samples", report["num_samples"]),
-                                               ("checkpoint", report["checkpoint"])]))
+                                    allow_data_change=args.allow_data_change, data=args.data, data_settings=settings)
+    rows = [("accuracy", report["accuracy"]), ("balanced accuracy", report["balanced_accuracy"])]
+    for key, label in (("accuracy_vs_training_labels", "accuracy against the run's training labels (noisy)"),
+                       ("accuracy_vs_true_labels", "accuracy against the true labels (simulator)")):
+        if key in report:
+            rows.append((label, report[key]))
+    rows += [("samples", report["num_samples"]), ("checkpoint", report["checkpoint"])]
+    print(f"{report['split']} split, scored against {report['scored_against']}")
+    print(markdown_table(("metric", "value"), rows))
     print()
     print(per_class_table(report["class_names"], report["per_class_accuracy"]))
     print(f"\nwrote {out_path}")
@@ -129,12 +146,38 @@ def evaluate(args) -> int:
 
 
 def list_components(args) -> int:
+    from .describe import describe_options, describe_section, is_section
+
+    if args.configs:
+        from ..config import shipped_configs
+
+        for name, path in shipped_configs().items():
+            first = next((line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
+            print(f"  {name:<22} {first}")
+        return 0
+    if args.name and is_section(args.name):
+        print(f"{args.name} section:")
+        print(describe_section(args.name))
+        return 0
     from ..registry import BACKBONES, DATASETS, METHODS
 
-    for title, registry in (("methods", METHODS), ("backbones", BACKBONES), ("datasets", DATASETS)):
-        print(f"{title}:")
+    registries = (("method", METHODS), ("backbone", BACKBONES), ("dataset", DATASETS))
+    if args.name:
+        matches = [(kind, registry.get(args.name)) for kind, registry in registries if args.name in registry]
+        if not matches:
+            METHODS.get(args.name)  # the unknown-name error, with its close-match hint
+        for kind, entry in matches:
+            prefix = {"method": "method.", "dataset": "data.", "backbone": "model.options."}[kind]
+            print(f"{kind} {entry.name}: {entry.summary}")
+            print(describe_options(entry.options, prefix=prefix))
+        return 0
+    for kind, registry in registries:
+        print(f"{kind}s:")
         for entry in registry:
             print(f"  {entry.name:<14} {entry.summary}")
+            if args.options and kind == "method":
+                print(describe_options(entry.options, prefix="method.", indent=4))
+    print("\noptions of one: noisyfer list NAME (e.g. noisyfer list scn, noisyfer list train)")
     return 0
 
 

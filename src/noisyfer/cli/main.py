@@ -26,6 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
+    from .describe import config_sections_help
     from .reporting import add_parsers
 
     parser = _Parser(prog="noisyfer", description="Facial expression recognition under noisy labels.")
@@ -34,11 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="generate a simulated FER dataset (and a preview grid)")
     p.add_argument("--out", help="dataset directory to write (noisyfer format): new, empty, or a dataset with --force")
     p.add_argument("--force", action="store_true", help="replace the noisyfer dataset already in --out")
-    p.add_argument("--num-train", type=int, default=10000)
-    p.add_argument("--num-test", type=int, default=2000)
+    p.add_argument("--num-train", type=int, default=10000, help="training images (default 10000)")
+    p.add_argument("--num-test", type=int, default=2000, help="test images (default 2000)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (32-224)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--classes", type=int, choices=(7, 8), default=7)
+    p.add_argument("--seed", type=int, default=0, help="simulator seed: the same seed draws the same faces (default 0)")
+    p.add_argument("--classes", type=int, choices=(7, 8), default=7,
+                   help="7 basic expressions, or 8 with contempt (default 7)")
     p.add_argument("--ambiguity", type=float, default=0.3, help="share of faces blending two expressions")
     p.add_argument("--class-counts", default="rafdb", help="rafdb (imbalanced like RAF-DB) or balanced")
     p.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
@@ -48,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("noise", help="write a noisy training-label file for a dataset directory")
     p.add_argument("--kind", required=True, help="symmetric, uniform, asymmetric, instance or crowd")
-    p.add_argument("--rate", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate", type=float, default=0.0, help="share of training labels to change, in [0, 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise draw (default 0)")
     p.add_argument("--data", required=True, help="dataset directory in noisyfer format")
     p.add_argument("--out", required=True, help="label file to write (CSV; a .json sidecar is written beside it)")
     p.add_argument("--exact", action="store_true", help="exact per-class counts instead of Bernoulli draws")
@@ -57,26 +59,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probs", help="instance noise: .npy (N, C) class probabilities (e.g. a model's predictions)")
     p.set_defaults(func=commands.noise)
 
-    p = sub.add_parser("train", help="train a method: noisyfer train [CONFIG.yaml] key=value ...")
-    p.add_argument("items", nargs="*", metavar="ARG", help="an optional YAML config file, then key=value overrides")
+    p = sub.add_parser("train", help="train a method: noisyfer train [CONFIG] key=value ...",
+                       description="Train one run. CONFIG is a YAML file, or the name of a shipped config "
+                                   "(noisyfer list --configs); key=value settings override it.",
+                       epilog=config_sections_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("items", nargs="*", metavar="ARG",
+                   help="an optional config (YAML file or shipped config name), then key=value settings")
+    p.add_argument("--out", help="folder the run directory is created in (the same as out=DIR; default runs)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration (YAML, every key) and exit without training")
     p.set_defaults(func=commands.train)
 
-    p = sub.add_parser("eval", help="evaluate a run's checkpoint on a split")
-    p.add_argument("run_dir")
+    p = sub.add_parser("eval", help="evaluate a run's checkpoint on a split, or on another dataset",
+                       description="Score a run's weights on its own test or train split, or (with --data or "
+                                   "data.* settings) on another dataset with the same classes, matched by name.")
+    p.add_argument("run_dir", help="the run directory (holds config.yaml and the checkpoints)")
+    p.add_argument("settings", nargs="*", metavar="data.KEY=VALUE",
+                   help="data settings of another dataset to score on (e.g. data.root=DIR data.image_size=100)")
     p.add_argument("--checkpoint", default="best", help="best, last, or a checkpoint file")
-    p.add_argument("--split", default="test")
-    p.add_argument("--device", default=None)
+    p.add_argument("--split", default="test", help="test (default) or train (scored against the given labels)")
+    p.add_argument("--data", help="score on this dataset instead of the run's (rafdb, folder, csv, ...; with "
+                                  "--data.root DIR or data.root=DIR)")
+    p.add_argument("--data.root", dest="data_root", metavar="DIR", help="root folder of the --data dataset")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's device)")
     p.add_argument("--allow-data-change", action="store_true",
                    help="evaluate even if the split differs from the data the run was trained on (warns)")
     p.set_defaults(func=commands.evaluate)
 
-    p = sub.add_parser("list", help="list the registered methods, backbones and datasets")
+    p = sub.add_parser("list", help="list the methods, backbones and datasets; or the options of one",
+                       description="Without NAME: every registered method, backbone and dataset. With NAME (a "
+                                   "method, dataset, backbone or config section such as train): its options with "
+                                   "types, defaults and what they do.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a method, dataset, backbone or config section")
+    p.add_argument("--options", action="store_true", help="with no NAME: the options of every method")
+    p.add_argument("--configs", action="store_true", help="the shipped configs (usable by name: noisyfer train ce_sim)")
     p.set_defaults(func=commands.list_components)
 
     p = sub.add_parser("demo", help="simulated data, 30%% symmetric noise, a few CPU minutes of training")
-    p.add_argument("--out", default="runs")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="runs", help="folder the run directory is created in (default runs)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 12)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.set_defaults(func=commands.demo)
 
     add_parsers(sub, _Parser)

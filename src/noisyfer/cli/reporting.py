@@ -40,11 +40,12 @@ def add_parsers(subparsers, parser_class=None) -> None:
     p.set_defaults(func=report)
 
     p = subparsers.add_parser("suspects", help="export the training samples most likely mislabeled (CSV + grid)")
-    p.add_argument("run_dir")
-    p.add_argument("--top", type=int, default=50, help="number of samples to list (default 50)")
+    p.add_argument("run_dir", help="the run directory whose training samples are ranked")
+    p.add_argument("--top", type=int, default=50,
+                   help="number of samples to list (default 50); the grid draws up to 200 of them")
     p.add_argument("--out", help="CSV file (default RUN_DIR/suspects.csv; the grid is the same name .png)")
     p.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's device)")
     p.set_defaults(func=suspects)
 
 
@@ -78,6 +79,9 @@ def sweep(args) -> int:
             print(f"noisyfer: sweep interrupted; run the same command again to continue ({out})", file=sys.stderr)
             return 130
         if args.dry_run:
+            if counts.get("refused"):
+                raise UserError(f"sweep: {counts['refused']} of {counts['refused'] + counts['planned']} points would "
+                                "be refused (listed above); fix them before running")
             return 0
         failed = counts.get("failed", 0)
         print("runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
@@ -134,5 +138,6 @@ def suspects(args) -> int:
                   "mislabeled ones")
     else:
         print("\nprecision n/a: the true labels of this dataset are unknown")
-    print(f"wrote {result.csv} and {result.grid}")
+    print(f"wrote {result.csv} ({len(result.rows)} samples) and {result.grid} ({result.drawn} faces"
+          + (f": the first {result.drawn} of {len(result.rows)})" if result.drawn < len(result.rows) else ")"))
     return 0

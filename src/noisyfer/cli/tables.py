@@ -25,21 +25,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def summary_table(summary: dict) -> str:
-    """The headline numbers of a run, each labelled with the convention it follows."""
-    rows = [
-        ("test accuracy, best epoch (SCN/DMUE/LDLVA convention)", summary.get("accuracy_best")),
-        ("test accuracy, last epoch (RUL/EAC convention)", summary.get("accuracy_last")),
-        ("test accuracy, mean of last 5 epochs (NCCTFER)", summary.get("accuracy_last5")),
-        ("balanced accuracy, last epoch (SMEC)", summary.get("balanced_accuracy_last")),
-        ("best epoch", summary.get("best_epoch")),
-    ]
-    for key, label in (("train_acc_given_last", "train predictions = given (noisy) labels"),
-                       ("train_acc_true_last", "train predictions = true labels"),
-                       ("noisy_memorized_last", "mislabeled samples memorized"),
-                       ("noisy_corrected_last", "mislabeled samples predicted correctly")):
-        if key in summary:
-            rows.append((label + ", last epoch", summary[key]))
-    return markdown_table(("metric", "value"), rows)
+    """The headline numbers of a run, each labelled with the convention it follows (the report's labels)."""
+    from ..engine.summary import metric_label
+
+    keys = ["accuracy_best", "accuracy_last", "accuracy_last5", "balanced_accuracy_last", "best_epoch"]
+    keys += [k for k in ("train_acc_given_last", "train_acc_true_last", "noisy_memorized_last",
+                         "noisy_corrected_last") if k in summary]
+    return markdown_table(("metric", "value"), [(metric_label(k, summary), summary.get(k)) for k in keys])
 
 
 def per_class_table(class_names: Sequence[str], accuracies: Sequence) -> str:

@@ -1,6 +1,8 @@
 """Canonical expression class names and the explicit orders of the benchmark datasets.
 
-noisyfer names classes in lower case (``neutral``, ``happiness``, ...). Every dataset keeps its own
+noisyfer names classes in lower case (``neutral``, ``happiness``, ...). A dataset may have any classes
+(``positive``, ``negative``, ``neutral``; 5 or 12 of them): :func:`class_name` maps the usual spellings of
+the expressions to their canonical names and keeps every other name as it is, lower-cased. Every dataset keeps its own
 order (RAF-DB, FER2013 and AffectNet all differ); converting between orders is always explicit, through
 :func:`class_order_mapping`, never by position.
 """
@@ -36,6 +38,21 @@ def canonical_class_name(name: str) -> str:
     return key
 
 
+def class_name(name: str) -> str:
+    """``name`` as noisyfer writes it: an expression's canonical name (``"Happy"`` -> ``"happiness"``),
+    any other class name stripped and lower-cased (``" Positive"`` -> ``"positive"``).
+
+    Raises
+    ------
+    UserError
+        For an empty name.
+    """
+    key = str(name).strip().lower()
+    if not key:
+        raise UserError(f"empty class name {name!r}")
+    return ALIASES.get(key, key)
+
+
 def class_order_mapping(source: Sequence[str], target: Sequence[str]) -> list[int]:
     """``mapping[i]`` is the index in ``target`` of class ``source[i]``.
 
@@ -44,10 +61,10 @@ def class_order_mapping(source: Sequence[str], target: Sequence[str]) -> list[in
     UserError
         When a source class has no counterpart in ``target``.
     """
-    target_index = {canonical_class_name(n): i for i, n in enumerate(target)}
+    target_index = {class_name(n): i for i, n in enumerate(target)}
     mapping = []
     for name in source:
-        key = canonical_class_name(name)
+        key = class_name(name)
         if key not in target_index:
             raise UserError(f"class '{name}' has no counterpart in {list(target)}")
         mapping.append(target_index[key])

@@ -57,10 +57,45 @@ def _at_size(splits: dict[str, FERData], size: int | None) -> dict[str, FERData]
     }
 
 
+#: Share of the training images held out as the test split of a dataset without one (data.test_fraction unset).
+DEFAULT_TEST_FRACTION = 0.2
+
+
+def hold_out_test(train: FERData, *, fraction: float, seed: int) -> tuple[FERData, FERData]:
+    """``(train, test)``: ``fraction`` of each class's samples (rounded, at least 1 when a class has 2 or
+    more, never all of them) drawn with ``seed`` as the test split; both keep the original order."""
+    rng = np.random.default_rng(seed)
+    test_mask = np.zeros(len(train), dtype=bool)
+    for c in range(train.num_classes):
+        members = np.flatnonzero(train.labels == c)
+        if len(members) < 2:
+            continue
+        k = min(max(int(round(fraction * len(members))), 1), len(members) - 1)
+        test_mask[rng.permutation(members)[:k]] = True
+    return train.subset(np.flatnonzero(~test_mask)), train.subset(np.flatnonzero(test_mask))
+
+
 def create_dataset(config: DataConfig, options: object = None) -> dict[str, FERData]:
-    """Build the splits of the dataset named ``config.name``; checks that train and test exist."""
+    """Build the splits of the dataset named ``config.name``; checks that train and test exist.
+
+    A dataset without a test split gets one held out of its training split (:func:`hold_out_test`,
+    ``data.test_fraction`` or :data:`DEFAULT_TEST_FRACTION`, seeded by ``data.split_seed``), recorded in
+    the splits' ``info["test_split"]``.
+    """
+    from .readers.report import ReadSplits
+
     entry = DATASETS.get(config.name)
     splits = entry.obj(config=config, options=options)
+    if not isinstance(splits, ReadSplits):
+        splits = ReadSplits(splits, report=None)
+    if "test" in splits and config.test_fraction is not None:
+        raise UserError(f"data.test_fraction: dataset '{config.name}' has its own test split "
+                        f"({len(splits['test'])} images); leave data.test_fraction unset")
+    if "test" not in splits and "train" in splits:
+        fraction = DEFAULT_TEST_FRACTION if config.test_fraction is None else config.test_fraction
+        splits["train"], splits["test"] = hold_out_test(splits["train"], fraction=fraction, seed=config.split_seed)
+        splits.info["test_split"] = {"held_out_fraction": fraction, "split_seed": config.split_seed,
+                                     "train": len(splits["train"]), "test": len(splits["test"])}
     for split in REQUIRED_SPLITS:
         if split not in splits:
             raise DataError(f"dataset '{config.name}' has no '{split}' split (has: {', '.join(splits)})",

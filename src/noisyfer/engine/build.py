@@ -89,6 +89,8 @@ class Experiment:
     method: Method
     #: The reader's report of items left out under ``data.on_bad=skip`` (None if it keeps none).
     read_report: object = None
+    #: A test split held out of the training images (fraction, seed, sizes), None when the dataset has one.
+    held_out_test: dict | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -117,4 +119,5 @@ def build_experiment(cfg: RunConfig, *, device: torch.device | None = None) -> E
     method = create_method(cfg.method, backbone=backbone, num_classes=train.num_classes, num_train=len(train),
                            options=cfg.method_options, augment=augment, image_size=int(train.images.shape[1]))
     return Experiment(config=cfg, device=device, train=train, test=test, augment=augment, method=method.to(device),
-                      read_report=getattr(splits, "report", None))
+                      read_report=getattr(splits, "report", None),
+                      held_out_test=getattr(splits, "info", {}).get("test_split"))

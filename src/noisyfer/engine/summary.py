@@ -1,4 +1,4 @@
-"""Run summary from the per-epoch records: best, last and mean of the last 5 epochs.
+"""Run summary from the per-epoch records: best, last and mean of the last 5 epochs (fewer in a shorter run).
 
 Papers disagree on what they report (SCN, DMUE, LDLVA: best test accuracy over epochs; RUL, EAC and
 the embedding-proximity paper: last epoch, mean +- std over runs; NCCTFER: best and mean of the
@@ -9,8 +9,35 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Epochs averaged by the ``*_last5`` metrics (NCCTFER's convention); a shorter run averages all its epochs.
+LAST_K = 5
 
-def _mean_last(values: list[float], k: int = 5) -> float:
+#: The one label of each summary metric, used by the terminal table, the report and the sweep tables.
+#: ``{k}``: epochs averaged; ``{reference}``: what the training predictions are compared with.
+METRIC_LABELS = {
+    "accuracy_best": "test accuracy, best epoch (SCN, DMUE, LDLVA, SMEC convention)",
+    "accuracy_last": "test accuracy, last epoch (RUL, EAC, embedding-proximity convention)",
+    "accuracy_last5": "test accuracy, mean of the last {k} epochs (NCCTFER convention)",
+    "balanced_accuracy_best": "balanced accuracy, best over epochs (SMEC)",
+    "balanced_accuracy_last": "balanced accuracy, last epoch",
+    "balanced_accuracy_last5": "balanced accuracy, mean of the last {k} epochs",
+    "best_epoch": "best epoch",
+    "train_acc_given_last": "training predictions = given (noisy) labels, last epoch",
+    "train_acc_true_last": "training predictions = {reference} labels, last epoch",
+    "noisy_memorized_last": "mislabeled training samples memorized, last epoch",
+    "noisy_corrected_last": "mislabeled training samples predicted correctly, last epoch",
+}
+
+
+def metric_label(key: str, summary: dict | None = None) -> str:
+    """The label of summary metric ``key`` for the run ``summary`` (its epoch count and reference labels)."""
+    summary = summary or {}
+    k = min(LAST_K, summary.get("epochs_done") or LAST_K)
+    reference = summary.get("reference_labels", "true")
+    return METRIC_LABELS.get(key, key).format(k=k, reference=reference)
+
+
+def _mean_last(values: list[float], k: int = LAST_K) -> float:
     tail = [v for v in values[-k:] if v is not None]
     return float(np.mean(tail)) if tail else float("nan")
 

@@ -104,6 +104,11 @@ class Trainer:
         true = self._reference_labels()
         self.agreement = RunningAgreement(given=self.train_loader.labels,
                                           true=None if true is None else torch.as_tensor(true).to(self.train_loader.labels.device))
+        if self.exp.held_out_test and not resuming:
+            split = self.exp.held_out_test
+            _note(f"the dataset has no test split: {split['test']} images ({split['held_out_fraction']:g} of each "
+                  f"class, data.split_seed={split['split_seed']}) are held out as the test split, "
+                  f"{split['train']} train")
         report = getattr(self.method.backbone, "pretrained_report", None)
         self.pretrained = report.summary if report is not None else None
         if self.pretrained:
@@ -167,13 +172,16 @@ class Trainer:
         cfg, method = self.cfg, self.method
         total_steps = cfg.train.epochs * self.steps_per_epoch
         writer = SummaryWriter(str(self.run.tensorboard), purge_step=self.start_epoch)
+        # per-step points in their own folder: its x axis is the global step, so a resume purges by step
+        step_writer = SummaryWriter(str(self.run.tensorboard / "steps"),
+                                    purge_step=(self.start_epoch - 1) * self.steps_per_epoch + 1)
         bar = tqdm(total=total_steps, initial=(self.start_epoch - 1) * self.steps_per_epoch, unit="step",
                    desc=self.run.path.name[-40:], dynamic_ncols=True, disable=None)
         started = time.time()
         try:
             for epoch in range(self.start_epoch, cfg.train.epochs + 1):
                 t0 = time.time()
-                train_logs = self._train_epoch(epoch, bar)
+                train_logs = self._train_epoch(epoch, bar, step_writer)
                 record = {"epoch": epoch, **train_logs, **method.on_epoch_end(epoch)}
                 preds, _ = evaluate(method, self.test_loader, self.precision, self.exp.augment)
                 report = classification_report(self.exp.test.labels, preds, self.exp.train.num_classes)
@@ -186,13 +194,15 @@ class Trainer:
                 tqdm.write(f"epoch {epoch}/{cfg.train.epochs}  loss {record['train_loss']:.4f}  "
                            f"test acc {report.accuracy:.4f}  balanced {report.balanced_accuracy:.4f}  "
                            f"({record['time_epoch_s']:.1f}s, eta {eta / 60:.1f} min)")
+            summary = self._summary(status="finished", elapsed=time.time() - started)
+            write_hparams(writer, self.cfg, summary)
         finally:
             bar.close()
             writer.close()
-        summary = self._summary(status="finished", elapsed=time.time() - started)
+            step_writer.close()
         return RunResult(run_dir=self.run.path, summary=summary)
 
-    def _train_epoch(self, epoch: int, bar) -> dict:
+    def _train_epoch(self, epoch: int, bar, step_writer=None) -> dict:
         cfg, method = self.cfg, self.method
         method.train()
         method.on_epoch_start(epoch)
@@ -200,6 +210,8 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         check_every = 1 if self.device.type == "cpu" else max(cfg.train.log_every, 1)
         window_loss = torch.zeros((), device=self.device)
+        log_every = max(cfg.train.log_every, 1)
+        logged_loss, logged_steps = torch.zeros((), device=self.device), 0
         params = [p for p in method.parameters() if p.requires_grad]
         lr = cfg.train.lr
         skipped = 0
@@ -226,6 +238,7 @@ class Trainer:
             self.precision.scaler.update()
             loss = loss.detach().float()
             window_loss = window_loss + loss
+            logged_loss, logged_steps = logged_loss + loss, logged_steps + 1
             for key, value in {"loss": loss, **out.logs}.items():
                 value = torch.as_tensor(value, dtype=torch.float32).detach().to(self.device)
                 sums[key] = sums[key] + value if key in sums else value
@@ -242,6 +255,12 @@ class Trainer:
                         f"loss is {value} at epoch {epoch}, step {max(first, 1)}..{step + 1} of "
                         f"{self.steps_per_epoch}; lower train.lr or check the data; {last_good}")
                 window_loss = torch.zeros((), device=self.device)
+            if step_writer is not None and ((step + 1) % log_every == 0 or step + 1 == self.steps_per_epoch):
+                # on CUDA these steps are the divergence check's (check_every = log_every): no extra wait
+                global_step = (epoch - 1) * self.steps_per_epoch + step + 1
+                step_writer.add_scalar("step/train_loss", float(logged_loss) / logged_steps, global_step)
+                step_writer.add_scalar("step/lr", lr, global_step)
+                logged_loss, logged_steps = torch.zeros((), device=self.device), 0
             bar.update(1)
         done = max(self.steps_per_epoch - skipped, 1)
         logs = {f"train_{k}": float(v) / done for k, v in sums.items()}
@@ -257,6 +276,7 @@ class Trainer:
         for key, value in record.items():
             if isinstance(value, (int, float)) and key != "epoch":
                 writer.add_scalar(key.replace("train_", "train/").replace("test_", "test/"), value, epoch)
+        write_confusion_image(writer, record["test_confusion"], self.exp.class_names, epoch)
         writer.flush()
         self.run.save_samples(epoch, self.method.epoch_record())
         earlier = [r["test_accuracy"] for r in self.history[:-1]]
@@ -286,6 +306,9 @@ class Trainer:
                       "realized_rate": self.labels.realized_rate},
             "pretrained": self.pretrained,
             "data_skipped": len(self.exp.read_report.skipped) if self.exp.read_report is not None else 0,
+            "test_split": self.exp.held_out_test or "the dataset's own",
+            "reference_labels": ("true" if "true_label" in self.exp.train.columns
+                                 else "original (before the injected noise)"),
             "seed": self.cfg.seed,
             "epochs": self.cfg.train.epochs,
             "device": str(self.device),
@@ -295,6 +318,25 @@ class Trainer:
             summary["elapsed_s"] = round(elapsed, 1)
         self.run.write_summary(summary)
         return summary
+
+
+def write_confusion_image(writer, confusion, class_names, epoch: int) -> None:
+    """The epoch's test confusion matrix as an image (TensorBoard's Images tab)."""
+    from ..report.figures import confusion_figure
+
+    writer.add_figure("test/confusion", confusion_figure(confusion, class_names, title=f"test, epoch {epoch}"),
+                      epoch, close=True)
+
+
+def write_hparams(writer, cfg: RunConfig, summary: dict) -> None:
+    """The run's hyper-parameters (every config key) with its headline metrics (TensorBoard's HParams tab)."""
+    from .provenance import _flatten
+
+    hparams = {k: (v if isinstance(v, (bool, int, float, str)) else str(v))
+               for k, v in _flatten(cfg.to_dict()).items() if k not in ("out", "name", "resume")}
+    metrics = {f"hparam/{k}": float(summary[k]) for k in ("accuracy_best", "accuracy_last", "balanced_accuracy_last")
+               if isinstance(summary.get(k), (int, float))}
+    writer.add_hparams(hparams, metrics, run_name=".")
 
 
 RESUME_OVERRIDES = ("train.epochs", "device", "resume")

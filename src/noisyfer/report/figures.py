@@ -65,7 +65,7 @@ def _draw_confusion(ax, confusion, class_names: Sequence[str], title: str, *, an
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
     ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set_ylabel("labelled class")  # the test labels: ground truth only on the simulator
     ax.set_title(title)
     if annotate:
         for i in range(counts.shape[0]):
@@ -81,7 +81,7 @@ def confusion_figure(confusion, class_names: Sequence[str], *, title: str):
     size = 1.2 + 0.55 * len(class_names)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
     image = _draw_confusion(ax, confusion, class_names, title)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the labelled class")
     return fig
 
 
@@ -97,7 +97,7 @@ def confusion_grid_figure(panels: Mapping[str, Sequence], class_names: Sequence[
             ax.set_ylabel("")
     fig.subplots_adjust(wspace=0.35)
     if image is not None:
-        fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="share of the true class")
+        fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.02, label="share of the labelled class")
     fig.suptitle(title, fontsize=10)
     return fig
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..analysis.embedding import tsne
 from ..analysis.relabel_targets import relabel_target_counts
+from ..engine.summary import metric_label
 from ..errors import NoisyferError
 from .analyses import RunAnalyses
 from .document import Document, Figure, Section, Table
@@ -17,17 +18,9 @@ from .figures_images import (cam_grid_figure, distance_bars_figure, relabel_hist
 
 __all__ = ["SUMMARY_ROWS", "build_run_report", "compactness_table", "detection_table"]
 
-SUMMARY_ROWS = (
-    ("accuracy_best", "test accuracy, best epoch (SCN, DMUE, LDLVA, SMEC)"),
-    ("accuracy_last", "test accuracy, last epoch (RUL, EAC, paper 000)"),
-    ("accuracy_last5", "test accuracy, mean of the last 5 epochs (NCCTFER)"),
-    ("balanced_accuracy_best", "balanced accuracy, best over epochs (SMEC)"),
-    ("balanced_accuracy_last", "balanced accuracy, last epoch"),
-    ("train_acc_given_last", "training predictions = given (noisy) labels, last epoch"),
-    ("train_acc_true_last", "training predictions = true labels, last epoch"),
-    ("noisy_memorized_last", "mislabeled training samples memorized, last epoch"),
-    ("noisy_corrected_last", "mislabeled training samples predicted correctly, last epoch"),
-)
+#: The summary rows of a run report, labelled as in the terminal (:data:`noisyfer.engine.summary.METRIC_LABELS`).
+SUMMARY_ROWS = ("accuracy_best", "accuracy_last", "accuracy_last5", "balanced_accuracy_best", "balanced_accuracy_last",
+                "train_acc_given_last", "train_acc_true_last", "noisy_memorized_last", "noisy_corrected_last")
 
 
 def _figure(section: Section, fig, title: str, name: str, caption: str | None = None) -> None:
@@ -73,7 +66,7 @@ def _results(doc: Document, a: RunAnalyses) -> None:
     if not s:
         section.note("n/a: the run has no summary.json yet (no epoch finished)")
         return
-    rows = [(label, _pct(s.get(key))) for key, label in SUMMARY_ROWS if key in s or key.startswith(("acc", "bal"))]
+    rows = [(metric_label(key, s), _pct(s.get(key))) for key in SUMMARY_ROWS if key in s or key.startswith(("acc", "bal"))]
     rows.insert(4, ("best epoch", s.get("best_epoch")))
     section.tables.append(Table("Headline numbers (%), each labelled with the papers that report it",
                                 ("metric", "value"), rows))

@@ -30,10 +30,12 @@ class SuspectsExport:
     reference: str | None
     #: Among the listed samples that are truly mislabeled, the share whose suggested label is the true one.
     suggestion_accuracy: float | None = None
+    #: Faces drawn in the grid (the first ``grid_max`` of the listed samples).
+    drawn: int = 0
 
 
 def export_suspects(run_dir, *, top: int = 50, out: str | Path | None = None, checkpoint: str = "best",
-                    device: str | None = None, grid_max: int = 64) -> SuspectsExport:
+                    device: str | None = None, grid_max: int = 200) -> SuspectsExport:
     """Rank the run's training samples by suspicion and write ``out`` (CSV) and its ``.png`` grid.
 
     CSV columns: ``rank, index, path, given_label, given_class, suggested_label, suggested_class,
@@ -81,4 +83,4 @@ def export_suspects(run_dir, *, top: int = 50, out: str | Path | None = None, ch
         wrong = found["mislabeled"]
         suggestion = float((found["suggested"][wrong] == found["true"][wrong]).mean())
     return SuspectsExport(csv=csv_path, grid=grid_path, rows=rows, precision=precision, base_rate=base,
-                          reference=a.truth[1], suggestion_accuracy=suggestion)
+                          reference=a.truth[1], suggestion_accuracy=suggestion, drawn=len(shown))

@@ -192,15 +192,19 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise UserError(f"--out: not a directory: {sweep_dir}")
     runs_dir = sweep_dir / "runs"
-    resolved = spec.resolved(runs_dir=runs_dir, shard=shard)
+    refused: list | None = [] if dry_run else None  # a dry run lists every refused point; a real run stops at one
+    resolved = spec.resolved(runs_dir=runs_dir, shard=shard, refused=refused)
     plans = [plan_point(point, config, runs_dir / point.name) for point, config in resolved]
     total = len(spec.points())
-    echo(f"sweep {sweep_dir}: {total} points, shard {shard[0]}/{shard[1]} has {len(plans)}: "
-         + ", ".join(f"{sum(p.action == a for p in plans)} to {a}" for a in ("start", "resume", "skip")))
+    echo(f"sweep {sweep_dir}: {total} points, shard {shard[0]}/{shard[1]} has {len(plans) + len(refused or [])}: "
+         + ", ".join(f"{sum(p.action == a for p in plans)} to {a}" for a in ("start", "resume", "skip"))
+         + (f", {len(refused)} refused" if refused else ""))
     if dry_run:
         for p in plans:
             echo(f"  {p.action:<6} {p.point.name}  ({p.reason})")
-        return {"planned": len(plans)}
+        for point, message in refused:
+            echo(f"  refuse {point.name}  ({message})")
+        return {"planned": len(plans), "refused": len(refused)}
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.yaml").write_text(spec.to_yaml())
     (sweep_dir / "logs").mkdir(exist_ok=True)

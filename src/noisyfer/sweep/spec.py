@@ -201,8 +201,10 @@ class SweepSpec:
         tree.update({"out": str(runs_dir), "name": point.name, "resume": None})
         return tree
 
-    def resolved(self, *, runs_dir: str | Path, shard: tuple[int, int] = (1, 1)) -> list[tuple[GridPoint, dict]]:
-        """``(point, resolved config mapping)`` of this shard's points; any invalid point is an error."""
+    def resolved(self, *, runs_dir: str | Path, shard: tuple[int, int] = (1, 1),
+                 refused: list[tuple[GridPoint, str]] | None = None) -> list[tuple[GridPoint, dict]]:
+        """``(point, resolved config mapping)`` of this shard's points; any invalid point is an error, or, with
+        ``refused`` (a list), is appended to it as ``(point, message)`` and left out (``--dry-run`` lists them all)."""
         points = self.points()
         methods = {str(tree_method(self, p)) for p in points}
         unused = sorted(set(self.per_method) - methods)
@@ -216,7 +218,10 @@ class SweepSpec:
             try:
                 cfg = resolve_config(self.point_tree(point, runs_dir=runs_dir))
             except UserError as exc:
-                raise UserError(f"sweep point {point.name}: {exc}") from None
+                if refused is None:
+                    raise UserError(f"sweep point {point.name}: {exc}") from None
+                refused.append((point, str(exc)))
+                continue
             out.append((point, cfg.to_dict()))
         return out
 

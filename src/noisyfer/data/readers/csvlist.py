@@ -2,8 +2,10 @@
 
 ``path`` is relative to ``data.root`` (or absolute); ``label`` is a class name (``happiness``,
 ``Happy``, ...) or an integer index into ``data.class_order`` (default noisyfer's order: neutral,
-happiness, sadness, surprise, fear, disgust, anger[, contempt]), which the run's ``config.yaml``
-shows explicitly. Valence and arousal, when present, must lie in [-1, 1].
+happiness, sadness, surprise, fear, disgust, anger[, contempt]; with ``data.classes`` a list, such as
+``[negative, neutral, positive]``, those classes in that order), which the run's ``config.yaml``
+shows explicitly. Valence and arousal, when present, must lie in [-1, 1]. Without a test list (no
+``test.csv``) the test split is held out of the training list (``data.test_fraction``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from ...config import DataConfig
 from ...errors import DataError, UserError
 from ...registry import register_dataset
-from ..classes import canonical_class_name
+from ..classes import class_name
 from .options import ReaderOptions, image_size_of
 from .orders import basic_classes
 from .pipeline import Manifest, ReadSpec, read_image_files
@@ -33,24 +35,29 @@ class CsvOptions(ReaderOptions):
     Attributes
     ----------
     classes
-        7 (basic expressions) or 8 (with contempt).
+        7 (basic expressions), 8 (with contempt), or a list of class names in index order (any names).
     train_file, test_file
-        The split lists, relative to ``data.root``.
+        The split lists, relative to ``data.root``; without a test list the test split is held out.
     val_file
         Optional validation list.
     """
 
-    classes: int = 7
+    classes: int | list = 7
     train_file: str = "train.csv"
-    test_file: str = "test.csv"
+    test_file: str | None = "test.csv"
     val_file: str | None = None
 
     def native_order(self):
+        if isinstance(self.classes, list):
+            return [class_name(str(n)) for n in self.classes]
         return basic_classes(self.classes)
 
     def __post_init__(self) -> None:
-        if self.classes not in (7, 8):
-            raise ValueError(f"classes must be 7 or 8, got {self.classes}")
+        if isinstance(self.classes, list):
+            if len(self.native_order()) < 2 or len(set(self.native_order())) != len(self.classes):
+                raise ValueError(f"classes must list at least 2 distinct class names, got {self.classes}")
+        elif self.classes not in (7, 8):
+            raise ValueError(f"classes must be 7, 8 or a list of class names, got {self.classes}")
         super().__post_init__()
 
 
@@ -60,10 +67,10 @@ def _label(text: str, order: list[str]) -> int | str:
     if value is not None:
         return value if 0 <= value < len(order) else f"label {value} is outside 0..{len(order) - 1} (data.class_order)"
     try:
-        name = canonical_class_name(text)
+        name = class_name(text)
     except UserError:
         return f"label '{text.strip()}' is neither a class index nor a class name"
-    return order.index(name) if name in order else f"class '{name}' is not among {order}"
+    return order.index(name) if name in order else f"class '{name}' is not among {order} (data.classes)"
 
 
 def read_list(path: Path, split: str, order: list[str], report: ReadReport, rows: list) -> None:
@@ -101,7 +108,9 @@ def read_list(path: Path, split: str, order: list[str], report: ReadReport, rows
 def csv_list(*, config: DataConfig, options: CsvOptions) -> ReadSplits:
     """Images listed in train.csv / test.csv (path,label[,valence,arousal]), decoded once and cached."""
     root = dataset_root(config.root, "csv", "the folder holding the CSV lists")
-    files = {"train": options.train_file, "test": options.test_file}
+    files = {"train": options.train_file}
+    if options.test_file and (options.test_file != "test.csv" or (root / options.test_file).is_file()):
+        files["test"] = options.test_file  # the default test.csv may be absent: the test split is then held out
     if options.val_file:
         files["val"] = options.val_file
     order = list(options.class_order)

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ...errors import UserError
-from ..classes import BASIC7, BASIC8, canonical_class_name
+from ..classes import BASIC7, BASIC8, canonical_class_name, class_name
 
 RAFDB_ORDER = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
 FER2013_ORDER = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
@@ -73,7 +73,7 @@ def resolve_class_order(value: str | Sequence[str], native: Sequence[str], *,
     UserError
         An unknown order name, or a list that is not a permutation of the dataset's classes.
     """
-    native = [canonical_class_name(n) for n in native]
+    native = [class_name(n) for n in native]
     if isinstance(value, str):
         name = value.strip().lower()
         if name == "native":
@@ -84,7 +84,7 @@ def resolve_class_order(value: str | Sequence[str], native: Sequence[str], *,
         order = [n for n in NAMED_ORDERS[name] if n in native]
         return order + [n for n in native if n not in order]
     try:
-        order = [canonical_class_name(str(n)) for n in value]
+        order = [class_name(str(n)) for n in value]
     except UserError as exc:
         raise UserError(f"{key}: {exc}") from None
     if len(set(order)) != len(order):
@@ -111,7 +111,7 @@ def code_lookup(codes: Mapping[int, str], order: Sequence[str]) -> np.ndarray:
     expression class (AffectNet's ``none``, ``uncertain``, ``no-face``; FERPlus' ``unknown``, ``NF``)
     and classes missing from ``order`` (contempt in a 7-class run) map to -1.
     """
-    index = {canonical_class_name(n): i for i, n in enumerate(order)}
+    index = {class_name(n): i for i, n in enumerate(order)}
     lut = np.full(max(codes) + 1, -1, dtype=np.int64)
     for code, name in codes.items():
         lut[code] = index.get(_class_or_none(name), -1)
