@@ -95,7 +95,7 @@ def create_detector(name: str, *, device: str = "auto", **options) -> FaceDetect
 
 
 def _load_builtin() -> None:
-    from . import haar  # noqa: F401  (registration side effects)
+    from . import haar, mtcnn  # noqa: F401  (registration side effects)
 
 
 def detector_names() -> list[str]:
