@@ -81,7 +81,22 @@ def pyramid_layout(height: int, width: int, scales: tuple[float, ...]) -> tuple[
     return tuple(tiles)
 
 
-def _window_map(layout, canvas: tuple[int, int], out: tuple[int, int], device) -> Tensor:
+def scale_images(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """``(B, 3, H, W)`` pixel values resized to ``size`` (antialiased bilinear) and normalised for the nets."""
+    return _normalise(F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False))
+
+
+def tile_pyramid(images: Tensor, layout) -> Tensor:
+    """The canvas ``(B, 3, H, W)`` holding every scaled image of the batch at its place in ``layout``."""
+    canvas_h = max(top + h for top, _, h, _ in layout)
+    canvas_w = max(left + w for _, left, _, w in layout)
+    canvas = images.new_zeros(images.shape[0], 3, canvas_h, canvas_w)
+    for top, left, h, w in layout:
+        canvas[:, :, top:top + h, left:left + w] = scale_images(images, (h, w))
+    return canvas
+
+
+def _window_map(layout, out: tuple[int, int], device) -> Tensor:
     """``(H', W')`` tile index of each P-Net output cell whose window lies wholly in that tile, else -1."""
     tile_of = torch.full(out, -1, dtype=torch.long)
     for t, (top, left, h, w) in enumerate(layout):
@@ -185,20 +200,14 @@ class MTCNN(FaceDetector):
 
     def _propose(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Stage 1: P-Net over the tiled pyramid; squared candidate boxes, scores and image index."""
-        batch, _, height, width = images.shape
+        height, width = images.shape[-2:]
         scales = pyramid_scales(height, width, min_face_size=self.min_face_size, scale_factor=self.scale_factor)
         empty = images.new_zeros(0, 4), images.new_zeros(0), torch.zeros(0, dtype=torch.long, device=images.device)
         if not scales:
             return empty
         layout = pyramid_layout(height, width, tuple(scales))
-        canvas_h = max(top + h for top, _, h, _ in layout)
-        canvas_w = max(left + w for _, left, _, w in layout)
-        canvas = images.new_zeros(batch, 3, canvas_h, canvas_w)
-        for top, left, h, w in layout:
-            scaled = F.interpolate(images, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
-            canvas[:, :, top:top + h, left:left + w] = _normalise(scaled)
-        prob, offsets = self.pnet(canvas)
-        tile_of = _window_map(layout, (canvas_h, canvas_w), tuple(prob.shape[-2:]), images.device)
+        prob, offsets = self.pnet(tile_pyramid(images, layout))
+        tile_of = _window_map(layout, tuple(prob.shape[-2:]), images.device)
         hits = ((prob >= self.thresholds[0]) & (tile_of >= 0)).nonzero()  # (k, 3): image, row, column
         if hits.shape[0] == 0:
             return empty
