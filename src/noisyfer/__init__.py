@@ -18,7 +18,17 @@ from .engine import create_method, resume, train  # noqa: E402
 from .models import create_backbone  # noqa: E402
 from .registry import BACKBONES, DATASETS, METHODS  # noqa: E402
 
+
+
+def load(source, **options):
+    """A :class:`~noisyfer.inference.recognizer.Recognizer` of a run directory or exported bundle:
+    ``noisyfer.load("RUN_DIR").predict("photo.jpg")`` (options: see :func:`noisyfer.inference.recognizer.load`)."""
+    from .inference.recognizer import load as load_recognizer  # imports OpenCV: only when used
+
+    return load_recognizer(source, **options)
+
+
 __all__ = [
     "BACKBONES", "DATASETS", "METHODS", "RunConfig", "config_from_args", "create_backbone", "create_dataset",
-    "create_method", "resolve_config", "resume", "train",
+    "create_method", "load", "resolve_config", "resume", "train",
 ]

@@ -20,6 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
+    from .inference import add_parsers as add_inference_parsers
     from .reporting import add_parsers
 
     parser = _Parser(prog="noisyfer", description="Facial expression recognition under noisy labels.")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.demo)
 
     add_parsers(sub, _Parser)
+    add_inference_parsers(sub, _Parser)
     return parser
 
 

@@ -70,7 +70,7 @@ class Bundle:
         method = build_method(method=m["method"], method_options=m["method_options"], num_classes=m["num_classes"],
                               image_size=m["image_size"], backbone=m["backbone"],
                               backbone_options=m["backbone_options"], augment=m["augment"])
-        per_sample = sample_state_keys(method)  # sized by the training set: never part of a bundle
+        per_sample = sample_state_keys(method) | training_sized_keys(method, self.state_dict)
         expected_missing = set(m["left_out"]) | per_sample
         weights = {k: v for k, v in self.state_dict.items() if k not in per_sample}
         result = method.load_state_dict(weights, strict=False)
@@ -89,6 +89,15 @@ class Bundle:
         torch.save({"noisyfer_model": self.metadata, "state_dict": self.state_dict}, tmp)
         os.replace(tmp, path)
         return path
+
+
+def training_sized_keys(method, state_dict: dict[str, torch.Tensor]) -> set[str]:
+    """Keys of ``state_dict`` sized by the training set outside ``SampleState`` (e.g. LDLVA's per-sample
+    lambdas, a parameter): one row in ``method`` (built for one training sample), N rows in the weights."""
+    own = method.state_dict()
+    return {k for k, v in state_dict.items()
+            if k in own and own[k].shape != v.shape and own[k].dim() >= 1 and own[k].shape[0] == 1
+            and own[k].shape[1:] == v.shape[1:]}
 
 
 def run_image_size(run_dir: Path, cfg, summary: dict) -> int:
@@ -155,8 +164,12 @@ def bundle_from_state(metadata: dict, state_dict: dict[str, torch.Tensor], *, pr
     """
     metadata = {**metadata, "left_out": []}
     model = Bundle(metadata=metadata, state_dict=dict(state_dict)).build()
+    training_sized = sample_state_keys(model.method) | training_sized_keys(model.method, state_dict)
     keep = prediction_keys(model) if prune else set(model.method.state_dict())
-    keep -= sample_state_keys(model.method)
+    if prune and keep & training_sized:
+        raise UserError(f"method '{metadata['method']}' predicts with tensors sized by its training set "
+                        f"({', '.join(sorted(keep & training_sized)[:3])}): it cannot be bundled")
+    keep -= training_sized
     metadata["left_out"] = sorted(set(model.method.state_dict()) - keep)
     return Bundle(metadata=metadata, state_dict={k: v for k, v in state_dict.items() if k in keep})
 

@@ -111,3 +111,25 @@ def _check_template(name: str) -> None:
         return
     if name not in ALIGN_TEMPLATES:
         raise UserError(f"--template: unknown alignment template '{name}'; available: {', '.join(ALIGN_TEMPLATES)}")
+
+
+def onnx_parity(path: str | os.PathLike, bundle: Bundle, *, images: torch.Tensor | None = None,
+                seed: int = 0) -> float | None:
+    """Max absolute logit difference between onnxruntime running ``path`` and PyTorch running ``bundle``.
+
+    On ``images`` (uint8 (N, 3, H, W)), by default 8 random ones; None when onnxruntime is not installed.
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    model = bundle.build()
+    if images is None:
+        generator = torch.Generator().manual_seed(seed)
+        images = torch.randint(0, 256, (8, 3, bundle.image_size, bundle.image_size), dtype=torch.uint8,
+                               generator=generator)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run([OUTPUT_NAMES[0]], {INPUT_NAME: images.numpy()})[0]
+    with torch.no_grad():
+        reference = model(images).float().numpy()
+    return float(abs(logits - reference).max())

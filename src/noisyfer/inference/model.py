@@ -126,5 +126,5 @@ def prediction_keys(model: InferenceModel) -> set[str]:
     live = {node.name for node in program.graph.nodes if node.op == "placeholder" and node.users}
     names = {**signature.inputs_to_parameters, **signature.inputs_to_buffers}
     used = {target.removeprefix("method.") for placeholder, target in names.items() if placeholder in live}
-    owners = {key.rpartition(".")[0] for key in used}
+    owners = {key.rpartition(".")[0] for key in used} - {""}  # the method itself is no such module
     return {key for key in model.method.state_dict() if key in used or key.rpartition(".")[0] in owners}
