@@ -99,7 +99,7 @@ class Recognizer:
         """Probabilities (N, C) of (N, size, size, 3) uint8 crops, ``batch_size`` at a time."""
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(crops))
+        tensor = torch.from_numpy(np.require(crops, requirements=["C", "W"]))  # read-only memmaps are copied
         return self._classify_tensor(tensor.permute(0, 3, 1, 2))
 
     @torch.inference_mode()
