@@ -20,6 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
+    from .prepare import add_parser as add_prepare_parser
     from .reporting import add_parsers
 
     parser = _Parser(prog="noisyfer", description="Facial expression recognition under noisy labels.")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.demo)
 
     add_parsers(sub, _Parser)
+    add_prepare_parser(sub)
     return parser
 
 

@@ -82,8 +82,15 @@ def pyramid_layout(height: int, width: int, scales: tuple[float, ...]) -> tuple[
 
 
 def scale_images(images: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(B, 3, H, W)`` pixel values resized to ``size`` (antialiased bilinear) and normalised for the nets."""
-    return _normalise(F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False))
+    """``(B, 3, H, W)`` pixel values resized to ``size`` and normalised for the nets.
+
+    Reductions average over each output pixel's area, as the reference implementation's resize does
+    (an antialiased bilinear reduction, tried first, let P-Net fire on more non-faces); enlargements
+    (faces smaller than 12 pixels searched) are bilinear.
+    """
+    if size[0] <= images.shape[-2] and size[1] <= images.shape[-1]:
+        return _normalise(F.interpolate(images, size=size, mode="area"))
+    return _normalise(F.interpolate(images, size=size, mode="bilinear", align_corners=False))
 
 
 def tile_pyramid(images: Tensor, layout) -> Tensor:
