@@ -90,9 +90,9 @@ def test_prepare_folder_end_to_end(raw, tmp_path, mtcnn, capsys):
     for split in data.values():  # labels follow the class folders
         for path, label in zip(split.columns["path"], split.labels):
             assert FOLDERS[label] == path.split("/")[0]
-    assert summary.startswith(f"prepared {out}: {len(kept)} faces ({len(data['train'])} train, {len(data['test'])} "
-                              f"test) from {len(photos)} photos; {len(no_face)} without a face left out, "
-                              f"{len(several)} with several faces (largest kept)")
+    assert summary == (f"prepared {out}: {len(kept)} faces ({len(data['train'])} train, {len(data['test'])} test) "
+                       f"from {len(photos)} photos; {len(several)} with several faces: largest kept; {len(no_face)} "
+                       f"without a face: left out; 1 non-image files: ignored; log: {out / LOG_FILE}")
     # same seed, same split; the dataset is replaced in place
     prepare(raw, out, size=64, test_fraction=0.5, device="cpu", progress=False)
     np.testing.assert_array_equal(load_split(out, "test").columns["path"], data["test"].columns["path"])

@@ -55,14 +55,17 @@ class PrepareResult:
     counts: Counter = field(default_factory=Counter)
 
     def summary(self) -> str:
-        """One line: photos in, faces kept per split, photos left out and why."""
+        """One line: photos in, faces kept per split, and every other outcome that occurred."""
         c = self.counts
         split_text = ", ".join(f"{n} {s}" for s, n in self.kept.items())
-        return (f"prepared {self.out}: {sum(self.kept.values())} faces ({split_text}) from {self.photos} photos; "
-                f"{c['no face']} without a face left out, {c['several faces, largest kept']} with several faces "
-                f"(largest kept), {c['several faces, left out']} with several faces left out, {c['unreadable']} "
-                f"unreadable skipped, {c['listing']} bad listing entries skipped, {c['ignored']} non-image files "
-                f"ignored; log: {self.log}")
+        outcomes = [(c["several faces, largest kept"], "with several faces: largest kept"),
+                    (c["no face"], "without a face: left out"),
+                    (c["several faces, left out"], "with several faces: left out"),
+                    (c["unreadable"], "unreadable: skipped"), (c["listing"], "bad listing entries: skipped"),
+                    (c["ignored"], "non-image files: ignored")]
+        text = "".join(f"; {n} {what}" for n, what in outcomes if n)
+        return (f"prepared {self.out}: {sum(self.kept.values())} faces ({split_text}) from {self.photos} photos"
+                f"{text}; log: {self.log}")
 
 
 class _Report(ReadReport):
