@@ -1,6 +1,6 @@
 """MTCNN face detection (Zhang et al., IEEE SPL 2016) in plain PyTorch, batched over images and scales.
 
-Three stages, as in the paper and the authors' release:
+Three stages, as in the paper and the authors' release (the suppression thresholds too):
 
 1. The image pyramid: scales ``12 / min_face_size * scale_factor**k`` down to a 12-pixel short side.
    All scales of all images of one size go through P-Net in ONE forward: the scaled images are tiled
@@ -14,9 +14,10 @@ Three stages, as in the paper and the authors' release:
    O-Net saw), O-Net's offsets, and a last suppression by intersection over the smaller box (0.7)
    so that a box inside a bigger one goes.
 
-Defaults are the paper's: thresholds 0.6 / 0.7 / 0.7, scale factor 0.709 (two scales per octave of
-area), 20-pixel smallest face. Crops are sampled bilinearly with supersampling (an average over up to
-4 x 4 samples per output pixel), which stands for the area resize of the reference implementation.
+Defaults are those of the authors' released detector: thresholds 0.6 / 0.7 / 0.7, scale factor 0.709
+(the area halves from one scale to the next), 20-pixel smallest face. Crops are sampled bilinearly
+with supersampling (an average over up to 4 x 4 samples per output pixel), which stands for the area
+resize of the reference implementation.
 """
 
 from __future__ import annotations
