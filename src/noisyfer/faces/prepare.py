@@ -33,8 +33,9 @@ from ..data.readers.orders import basic_classes
 from ..data.readers.report import ReadReport
 from ..data.readers.textfiles import drop_duplicates
 from ..errors import DataError, UserError
-from .align import ALIGN_TEMPLATES, align_faces
+from .align import ALIGN_TEMPLATES, align_face
 from .detectors import create_detector
+from .face import Face
 from .images import read_image
 
 LOG_FILE = "prepare_log.jsonl"
@@ -163,18 +164,7 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "
     PrepareResult
     """
     raw, out = Path(raw).expanduser(), Path(out).expanduser()
-    if multiple not in MULTIPLE:
-        raise UserError(f"--multiple must be one of {', '.join(MULTIPLE)}, got '{multiple}'")
-    if no_face not in NO_FACE:
-        raise UserError(f"--no-face must be one of {', '.join(NO_FACE)}, got '{no_face}'")
-    if on_bad not in ("error", "skip"):
-        raise UserError(f"--on-bad must be error or skip, got '{on_bad}'")
-    if template not in ALIGN_TEMPLATES:
-        raise UserError(f"--template must be one of {', '.join(ALIGN_TEMPLATES)}, got '{template}'")
-    if not 16 <= size <= 512:
-        raise UserError(f"--size must be 16..512 pixels, got {size}")
-    if classes not in (7, 8):
-        raise UserError(f"--classes must be 7 or 8, got {classes}")
+    _check_options(multiple=multiple, no_face=no_face, on_bad=on_bad, template=template, size=size, classes=classes)
     order = list(basic_classes(classes))
     report = _Report("prepare", on_bad)
     rows, base, split_given = _listing(raw, order, report)
@@ -190,82 +180,15 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "
                         "reason": b.reason} for b in report.skipped]
     log += [{"path": p.removeprefix("./"), "action": "ignored: not an image file"} for p in report.ignored]
     counts = Counter({"listing": len(report.skipped), "ignored": len(report.ignored)})
-    kept_rows, kept_log, crops, faces_kept = [], [], [], []
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(rows), desc="prepare", unit="photo", disable=None if progress else True)
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
-        images, readable = [], []
-        for row in chunk:
-            split, rel, label, file, line, _ = row
-            try:
-                images.append(read_image(base / rel))
-                readable.append(row)
-            except UserError as exc:
-                if on_bad == "error":
-                    raise UserError(f"{exc}; --on-bad skip leaves unreadable photos out (listed in the log)") from None
-                counts["unreadable"] += 1
-                log.append({"path": rel, "split": split if split_given else None, "label": order[label],
-                            "action": "skipped: unreadable",
-                            "reason": str(exc)})
-        detections = det.detect(images) if images else []
-        for image, row, faces in zip(images, readable, detections):
-            split, rel, label, file, line, values = row
-            entry = {"path": rel, "split": split if split_given else None, "label": order[label], "faces": len(faces),
-                     "image_size": [image.shape[1], image.shape[0]]}
-            if not faces:
-                if no_face == "error":
-                    raise UserError(f"{base / rel}: no face found by detector '{detector}' "
-                                    f"(--no-face skip leaves such photos out, listed in {LOG_FILE})")
-                counts["no face"] += 1
-                log.append({**entry, "action": "left out: no face"})
-                continue
-            if len(faces) > 1 and multiple == "skip":
-                counts["several faces, left out"] += 1
-                log.append({**entry, "action": f"left out: {len(faces)} faces",
-                            "detections": [f.to_dict() for f in faces]})
-                continue
-            action = "kept" if len(faces) == 1 else f"kept the largest of {len(faces)} faces"
-            counts["kept" if len(faces) == 1 else "several faces, largest kept"] += 1
-            log.append({**entry, "action": action, **faces[0].to_dict()})
-            crops.append(align_faces([image], [[faces[0]]], size=size, template=template)[0])
-            kept_rows.append(row)
-            kept_log.append(log[-1])
-            faces_kept.append((faces[0], len(faces)))
-        bar.update(len(chunk))
-    bar.close()
-    if not kept_rows:
+    policy = {"size": size, "template": template, "multiple": multiple, "no_face": no_face, "on_bad": on_bad}
+    kept = _detect_and_align(rows, base, det, order, split_given, policy, log, counts, progress=progress)
+    if not kept:
         raise DataError(f"no face kept from {len(rows)} photos (see the counts: {dict(counts)})", path=raw)
-
-    labels = np.array([r[2] for r in kept_rows], dtype=np.int64)
-    split = np.array([r[0] for r in kept_rows], dtype=object) if split_given else _split(labels, fraction, seed)
-    for entry, name in zip(kept_log, split):
-        entry["split"] = str(name)
-    images = np.stack(crops)
-    columns = {
-        "path": np.array([r[1] for r in kept_rows], dtype=str),
-        "face_box": np.stack([f.box for f, _ in faces_kept]).astype(np.float32),
-        "face_score": np.array([f.score for f, _ in faces_kept], dtype=np.float32),
-        "num_faces": np.array([n for _, n in faces_kept], dtype=np.int64),
-    }
-    if det.name == "mtcnn":
-        columns["landmarks"] = np.stack([f.landmarks for f, _ in faces_kept]).astype(np.float32)
-    for name in ("valence", "arousal"):
-        if all(name in r[5] for r in kept_rows):
-            columns[name] = np.array([r[5][name] for r in kept_rows], dtype=np.float32)
-    splits = {}
-    for name in ("train", "test"):
-        idx = np.flatnonzero(split == name)
-        if len(idx) == 0:
-            raise DataError(f"the {name} split is empty after face detection ({len(kept_rows)} faces kept); "
-                            f"add photos or change --test-fraction", path=raw)
-        splits[name] = FERData(images=images[idx], labels=labels[idx], class_names=tuple(order),
-                               columns={k: v[idx] for k, v in columns.items()})
-    missing = [order[c] for c in np.flatnonzero(np.bincount(splits["train"].labels, minlength=len(order)) == 0)]
-    if missing:
-        raise DataError(f"class(es) {', '.join(missing)} have no training face; every class of --classes {classes} "
-                        f"needs photos (a folder per class)", path=raw)
+    labels = np.array([k.row[2] for k in kept], dtype=np.int64)
+    split = np.array([k.row[0] for k in kept], dtype=object) if split_given else _split(labels, fraction, seed)
+    for k, name in zip(kept, split):
+        k.log["split"] = str(name)
+    splits = _build_splits(kept, labels, split, order, raw=raw, classes=classes)
     info = {"source": "noisyfer prepare", "raw": str(raw), "detector": det.name,
             "detector_options": dict(detector_options or {}), "size": size, "template": template,
             "multiple": multiple, "no_face": no_face, "test_fraction": None if split_given else fraction,
@@ -275,3 +198,103 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "
     log_path.write_text("".join(json.dumps(e) + "\n" for e in log), encoding="utf-8")
     return PrepareResult(out=out, log=log_path, photos=len(rows) + counts["listing"],
                          kept={n: len(s) for n, s in splits.items()}, counts=counts)
+
+
+def _check_options(*, multiple: str, no_face: str, on_bad: str, template: str, size: int, classes: int) -> None:
+    if multiple not in MULTIPLE:
+        raise UserError(f"--multiple must be one of {', '.join(MULTIPLE)}, got '{multiple}'")
+    if no_face not in NO_FACE:
+        raise UserError(f"--no-face must be one of {', '.join(NO_FACE)}, got '{no_face}'")
+    if on_bad not in ("error", "skip"):
+        raise UserError(f"--on-bad must be error or skip, got '{on_bad}'")
+    if template not in ALIGN_TEMPLATES:
+        raise UserError(f"--template must be one of {', '.join(ALIGN_TEMPLATES)}, got '{template}'")
+    if not 16 <= size <= 512:
+        raise UserError(f"--size must be 16..512 pixels, got {size}")
+    if classes not in (7, 8):
+        raise UserError(f"--classes must be 7 or 8, got {classes}")
+
+
+@dataclass
+class _Kept:
+    row: tuple
+    crop: np.ndarray
+    face: Face
+    num_faces: int
+    log: dict
+
+
+def _detect_and_align(rows: list[tuple], base: Path, det, order: list[str], split_given: bool, policy: dict,
+                      log: list[dict], counts: Counter, *, progress: bool) -> list[_Kept]:
+    """Read, detect and align every listed photo (``CHUNK`` at a time), logging each outcome."""
+    from tqdm import tqdm
+
+    kept: list[_Kept] = []
+    bar = tqdm(total=len(rows), desc="prepare", unit="photo", disable=None if progress else True)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        images, readable = [], []
+        for row in chunk:
+            split, rel, label = row[:3]
+            try:
+                images.append(read_image(base / rel))
+                readable.append(row)
+            except UserError as exc:
+                if policy["on_bad"] == "error":
+                    raise UserError(f"{exc}; --on-bad skip leaves unreadable photos out (listed in the log)") from None
+                counts["unreadable"] += 1
+                log.append({"path": rel, "split": split if split_given else None, "label": order[label],
+                            "action": "skipped: unreadable", "reason": str(exc)})
+        for image, row, faces in zip(images, readable, det.detect(images) if images else []):
+            split, rel, label = row[:3]
+            entry = {"path": rel, "split": split if split_given else None, "label": order[label],
+                     "faces": len(faces), "image_size": [image.shape[1], image.shape[0]]}
+            if not faces:
+                if policy["no_face"] == "error":
+                    raise UserError(f"{base / rel}: no face found by detector '{det.name}' "
+                                    f"(--no-face skip leaves such photos out, listed in {LOG_FILE})")
+                counts["no face"] += 1
+                log.append({**entry, "action": "left out: no face"})
+            elif len(faces) > 1 and policy["multiple"] == "skip":
+                counts["several faces, left out"] += 1
+                log.append({**entry, "action": f"left out: {len(faces)} faces",
+                            "detections": [f.to_dict() for f in faces]})
+            else:
+                action = "kept" if len(faces) == 1 else f"kept the largest of {len(faces)} faces"
+                counts["kept" if len(faces) == 1 else "several faces, largest kept"] += 1
+                log.append({**entry, "action": action, **faces[0].to_dict()})
+                crop = align_face(image, faces[0], size=policy["size"], template=policy["template"])
+                kept.append(_Kept(row=row, crop=crop, face=faces[0], num_faces=len(faces), log=log[-1]))
+        bar.update(len(chunk))
+    bar.close()
+    return kept
+
+
+def _build_splits(kept: list[_Kept], labels: np.ndarray, split: np.ndarray, order: list[str], *, raw: Path,
+                  classes: int) -> dict[str, FERData]:
+    """The train and test splits of the kept faces, with their provenance columns."""
+    columns = {
+        "path": np.array([k.row[1] for k in kept], dtype=str),
+        "face_box": np.stack([k.face.box for k in kept]).astype(np.float32),
+        "face_score": np.array([k.face.score for k in kept], dtype=np.float32),
+        "num_faces": np.array([k.num_faces for k in kept], dtype=np.int64),
+    }
+    if all(k.face.landmarks is not None for k in kept):
+        columns["landmarks"] = np.stack([k.face.landmarks for k in kept]).astype(np.float32)
+    for name in ("valence", "arousal"):
+        if all(name in k.row[5] for k in kept):
+            columns[name] = np.array([k.row[5][name] for k in kept], dtype=np.float32)
+    images = np.stack([k.crop for k in kept])
+    splits = {}
+    for name in ("train", "test"):
+        idx = np.flatnonzero(split == name)
+        if len(idx) == 0:
+            raise DataError(f"the {name} split is empty after face detection ({len(kept)} faces kept); "
+                            f"add photos or change --test-fraction", path=raw)
+        splits[name] = FERData(images=images[idx], labels=labels[idx], class_names=tuple(order),
+                               columns={k: v[idx] for k, v in columns.items()})
+    missing = [order[c] for c in np.flatnonzero(np.bincount(splits["train"].labels, minlength=len(order)) == 0)]
+    if missing:
+        raise DataError(f"class(es) {', '.join(missing)} have no training face; every class of --classes {classes} "
+                        f"needs photos (a folder per class)", path=raw)
+    return splits
