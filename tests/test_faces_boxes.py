@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from noisyfer.faces.boxes import batched_nms, pairwise_overlap, regress_boxes, square_boxes
-from noisyfer.faces.mtcnn import pyramid_layout, pyramid_scales, scale_images, tile_pyramid
+from noisyfer.faces.mtcnn import pyramid_layout, pyramid_levels, pyramid_scales, tile_pyramid
 from noisyfer.faces.mtcnn_nets import PNet
 
 
@@ -92,8 +92,9 @@ def test_tiled_pyramid_equals_each_scale_alone():
     layout = pyramid_layout(97, 131, tuple(scales))
     with torch.no_grad():
         prob, reg = net(tile_pyramid(images, layout))
-        for top, left, h, w in layout:
-            alone_prob, alone_reg = net(scale_images(images, (h, w)))
+        for (top, left, h, w), level in zip(layout, pyramid_levels(images, layout)):
+            assert level.shape[-2:] == (h, w)
+            alone_prob, alone_reg = net(level)
             rows, cols = (h - 12) // 2 + 1, (w - 12) // 2 + 1
             r, c = top // 2, left // 2
             torch.testing.assert_close(prob[:, r:r + rows, c:c + cols], alone_prob[:, :rows, :cols])

@@ -116,3 +116,17 @@ def test_bad_inputs_and_options(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "facenet_pytorch" else real(name, *a))
     with pytest.raises(UserError, match="pip install --no-deps facenet-pytorch==2.6.0"):
         create_detector("mtcnn", device="cpu")
+
+
+def test_large_images_are_batched_fewer_at_a_time(mtcnn, lfw, monkeypatch):
+    """The canvas-pixel budget splits a batch; the faces found do not change."""
+    from noisyfer.faces import mtcnn as module
+
+    images = list(lfw[0][:4])
+    together = mtcnn.detect(images)
+    monkeypatch.setattr(module, "CANVAS_PIXELS", 1)  # one image per P-Net forward
+    apart = mtcnn.detect(images)
+    assert [len(f) for f in together] == [len(f) for f in apart]
+    for a, b in zip(together, apart):
+        for fa, fb in zip(a, b):
+            np.testing.assert_allclose(fa.box, fb.box, atol=1e-3)

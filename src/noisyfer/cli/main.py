@@ -21,6 +21,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
     from .inference import add_parsers as add_inference_parsers
+    from .prepare import add_parser as add_prepare_parser
     from .reporting import add_parsers
 
     parser = _Parser(prog="noisyfer", description="Facial expression recognition under noisy labels.")
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub, _Parser)
     add_inference_parsers(sub, _Parser)
+    add_prepare_parser(sub)
     return parser
 
 

@@ -48,7 +48,7 @@ def check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
             raise UserError(f"image {i}: expected an HxWx3 uint8 RGB array, got {image.dtype} {image.shape}")
-        out.append(image)
+        out.append(np.ascontiguousarray(image))
     return out
 
 

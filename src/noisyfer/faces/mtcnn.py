@@ -1,6 +1,6 @@
 """MTCNN face detection (Zhang et al., IEEE SPL 2016) in plain PyTorch, batched over images and scales.
 
-Three stages, as in the paper and the authors' release:
+Three stages, as in the paper and the authors' release (the suppression thresholds too):
 
 1. The image pyramid: scales ``12 / min_face_size * scale_factor**k`` down to a 12-pixel short side.
    All scales of all images of one size go through P-Net in ONE forward: the scaled images are tiled
@@ -14,9 +14,10 @@ Three stages, as in the paper and the authors' release:
    O-Net saw), O-Net's offsets, and a last suppression by intersection over the smaller box (0.7)
    so that a box inside a bigger one goes.
 
-Defaults are the paper's: thresholds 0.6 / 0.7 / 0.7, scale factor 0.709 (two scales per octave of
-area), 20-pixel smallest face. Crops are sampled bilinearly with supersampling (an average over up to
-4 x 4 samples per output pixel), which stands for the area resize of the reference implementation.
+Defaults are those of the authors' released detector: thresholds 0.6 / 0.7 / 0.7, scale factor 0.709
+(the area halves from one scale to the next), 20-pixel smallest face. Crops are sampled bilinearly
+with supersampling (an average over up to 4 x 4 samples per output pixel), which stands for the area
+resize of the reference implementation.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ WINDOW, STRIDE = 12, 2
 NMS_SCALE, NMS_IMAGE, NMS_RNET, NMS_ONET = 0.5, 0.7, 0.7, 0.7
 #: Crops per R-/O-Net forward.
 CROP_BATCH = 2048
+#: Canvas pixels per P-Net forward: fewer images per batch when they are large (P-Net's first layers
+#: hold about 40 bytes per canvas pixel; a 12-megapixel photo alone needs a ~10-megapixel canvas).
+CANVAS_PIXELS = 1 << 23
 
 
 def pyramid_scales(height: int, width: int, *, min_face_size: float, scale_factor: float) -> list[float]:
@@ -81,9 +85,26 @@ def pyramid_layout(height: int, width: int, scales: tuple[float, ...]) -> tuple[
     return tuple(tiles)
 
 
-def scale_images(images: Tensor, size: tuple[int, int]) -> Tensor:
-    """``(B, 3, H, W)`` pixel values resized to ``size`` (antialiased bilinear) and normalised for the nets."""
-    return _normalise(F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False))
+def _normalise(x: Tensor) -> Tensor:
+    return (x - PIXEL_MEAN) * PIXEL_SCALE
+
+
+def resize(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """``(B, 3, H, W)`` resized to ``size``: reductions average over each output pixel's area, as the
+    reference implementation's resize does (an antialiased bilinear reduction, tried first, let P-Net
+    fire on more non-faces); enlargements (faces under 12 pixels searched) are bilinear."""
+    if size[0] <= images.shape[-2] and size[1] <= images.shape[-1]:
+        return F.interpolate(images, size=size, mode="area")
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+
+
+def pyramid_levels(images: Tensor, layout) -> list[Tensor]:
+    """The scaled images of ``layout``, normalised for the nets. The first level is reduced from the
+    images, the smaller ones from the first level, so a large photo is read once, not once per scale."""
+    first = resize(images, layout[0][2:])
+    levels = [first] + [resize(first if h <= first.shape[-2] and w <= first.shape[-1] else images, (h, w))
+                        for _, _, h, w in layout[1:]]
+    return [_normalise(level) for level in levels]
 
 
 def tile_pyramid(images: Tensor, layout) -> Tensor:
@@ -91,8 +112,8 @@ def tile_pyramid(images: Tensor, layout) -> Tensor:
     canvas_h = max(top + h for top, _, h, _ in layout)
     canvas_w = max(left + w for _, left, _, w in layout)
     canvas = images.new_zeros(images.shape[0], 3, canvas_h, canvas_w)
-    for top, left, h, w in layout:
-        canvas[:, :, top:top + h, left:left + w] = scale_images(images, (h, w))
+    for (top, left, h, w), level in zip(layout, pyramid_levels(images, layout)):
+        canvas[:, :, top:top + h, left:left + w] = level
     return canvas
 
 
@@ -126,10 +147,6 @@ def crop_boxes(image: Tensor, boxes: Tensor, size: int) -> Tensor:
     return F.avg_pool2d(crops, sub) if sub > 1 else crops
 
 
-def _normalise(x: Tensor) -> Tensor:
-    return (x - PIXEL_MEAN) * PIXEL_SCALE
-
-
 @register_detector("mtcnn")
 class MTCNN(FaceDetector):
     """MTCNN: face boxes and five landmarks (see the module docstring for the stages).
@@ -145,7 +162,8 @@ class MTCNN(FaceDetector):
     scale_factor
         Ratio between successive pyramid scales.
     batch_size
-        Images per P-Net forward (images of equal size are batched).
+        Images per P-Net forward (images of equal size are batched; fewer when their pyramid canvas
+        would exceed :data:`CANVAS_PIXELS`).
     weights
         Folder holding ``pnet.pt``, ``rnet.pt``, ``onet.pt``; default: the facenet-pytorch wheel's.
     """
@@ -178,13 +196,21 @@ class MTCNN(FaceDetector):
         for i, image in enumerate(images):
             by_shape.setdefault(image.shape[:2], []).append(i)
         with torch.inference_mode():
-            for indices in by_shape.values():
-                for start in range(0, len(indices), self.batch_size):
-                    chunk = indices[start:start + self.batch_size]
+            for (height, width), indices in by_shape.items():
+                step = max(1, min(self.batch_size, CANVAS_PIXELS // max(1, self._canvas_pixels(height, width))))
+                for start in range(0, len(indices), step):
+                    chunk = indices[start:start + step]
                     batch = torch.from_numpy(np.stack([images[i] for i in chunk])).to(self.device)
                     for i, faces in zip(chunk, self._detect_batch(batch.permute(0, 3, 1, 2).float())):
                         results[i] = faces
         return results
+
+    def _canvas_pixels(self, height: int, width: int) -> int:
+        scales = pyramid_scales(height, width, min_face_size=self.min_face_size, scale_factor=self.scale_factor)
+        if not scales:
+            return 0
+        layout = pyramid_layout(height, width, tuple(scales))
+        return max(t + h for t, _, h, _ in layout) * max(left + w for _, left, _, w in layout)
 
     def _detect_batch(self, images: Tensor) -> list[list[Face]]:
         """Faces of a batch ``(B, 3, H, W)`` of same-size images (pixel values 0..255)."""
