@@ -22,6 +22,8 @@ def add_parsers(sub, parser_class) -> None:
     p.add_argument("--out", required=True, help="predictions table: .csv or .jsonl")
     p.add_argument("--detector", default="mtcnn", help="mtcnn (boxes + landmarks), haar, or none (aligned crops)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--min-face-size", type=float, default=None,
+                   help="mtcnn/haar: smallest face side searched, in pixels (default 20)")
     p.add_argument("--batch-size", type=int, default=64, help="faces per classifier forward")
     p.add_argument("--largest", action="store_true", help="only the largest face of each image or frame")
     p.add_argument("--every", type=int, default=1, help="videos: process one frame in N")
@@ -74,8 +76,11 @@ def predict(args) -> int:
                                                               else ""))
     if not sources and not missing:
         raise UserError(f"no image or video found in {' '.join(args.inputs)}")
+    detector_options = {"min_face_size": args.min_face_size} if args.min_face_size is not None else None
+    if detector_options and args.detector == "none":
+        raise UserError("--min-face-size: detector 'none' searches no faces")
     recognizer = load(args.model, detector=args.detector, device=args.device, batch_size=args.batch_size,
-                      checkpoint=args.checkpoint, template=args.template)
+                      checkpoint=args.checkpoint, template=args.template, detector_options=detector_options)
     with RowWriter(args.out, recognizer.class_names) as writer:
         for item in missing:  # --on-bad skip
             from ..inference.rows import empty_row
