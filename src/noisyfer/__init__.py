@@ -32,6 +32,8 @@ _EXPORTS = {
     "create_method": "noisyfer.engine",
     "resume": "noisyfer.engine",
     "train": "noisyfer.engine",
+    # a Recognizer of a run directory or exported bundle: noisyfer.load("RUN_DIR").predict("photo.jpg")
+    "load": "noisyfer.inference.recognizer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,6 +27,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
     from .describe import config_sections_help
+    from .inference import add_parsers as add_inference_parsers
+    from .prepare import add_parser as add_prepare_parser
     from .reporting import add_parsers
 
     parser = _Parser(prog="noisyfer", description="Facial expression recognition under noisy labels.")
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.demo)
 
     add_parsers(sub, _Parser)
+    add_inference_parsers(sub, _Parser)
+    add_prepare_parser(sub)
     return parser
 
 

@@ -302,6 +302,7 @@ class Trainer:
             "method": self.cfg.method,
             "data": self.cfg.data.name,
             "backbone": self.cfg.model.backbone,
+            "image_size": self.exp.image_size,
             "noise": {"kind": self.labels.kind, "rate": self.labels.rate,
                       "realized_rate": self.labels.realized_rate},
             "pretrained": self.pretrained,

@@ -204,6 +204,13 @@ class LRN(Method):
         self.covariance_head = nn.Linear(dim, raw_size(c, o.covariance, o.rank))
         self.centers = nn.Parameter(torch.randn(c, dim))
         self.state.register("noise_std", torch.full((self.num_train,), float("nan")))
+        # The inference draws are made once, on the CPU generator: the same numbers on every device,
+        # and constants (not random ops) when the prediction path is exported to ONNX or TorchScript.
+        k = covariance_factor(torch.zeros(1, raw_size(c, o.covariance, o.rank)), num_classes=c, kind=o.covariance,
+                              rank=o.rank).shape[2]
+        generator = torch.Generator().manual_seed(o.inference_seed)
+        self.register_buffer("inference_draws", torch.randn(o.test_samples, 1, k, generator=generator),
+                             persistent=False)
 
     def heads(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """Mean logits d(x) (N, C) and covariance factor B(x) (N, C, K), in float32."""
@@ -245,9 +252,8 @@ class LRN(Method):
         mean, factor = self.heads(self.backbone(images).features)
         if o.inference == "mean" or not o.heteroscedastic:
             return mean / o.temperature
-        generator = torch.Generator(device=mean.device).manual_seed(o.inference_seed)
-        eps = torch.randn(o.test_samples, 1, factor.shape[2], device=mean.device, generator=generator)
-        return mc_softmax_log_probs(mean, logit_noise(factor, eps.expand(-1, mean.shape[0], -1)),
+        eps = self.inference_draws.expand(-1, mean.shape[0], -1)
+        return mc_softmax_log_probs(mean, logit_noise(factor, eps),
                                     temperature=o.temperature)
 
     def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
