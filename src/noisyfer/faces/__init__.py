@@ -14,6 +14,7 @@ from .align import ALIGN_TEMPLATES, BOX_FRAMING, align_face, align_faces, alignm
 from .detectors import DETECTORS, FaceDetector, create_detector, detector_names
 from .face import LANDMARK_NAMES, Face
 from .images import as_rgb, read_image
+from . import haar, mtcnn  # noqa: E402,F401  (register the detectors: DETECTORS is complete on import)
 
 __all__ = [
     "ALIGN_TEMPLATES", "BOX_FRAMING", "DETECTORS", "Face", "FaceDetector", "LANDMARK_NAMES", "align_face", "align_faces",
