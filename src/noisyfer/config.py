@@ -42,6 +42,10 @@ class DataConfig:
     image_size: int | None = None
     cache_dir: str | None = None
     on_bad: str = "error"
+    #: Cross-validation (see :mod:`noisyfer.data.folds`): train on all folds but ``fold``, score ``fold``.
+    folds: int = 0
+    fold: int | None = None
+    fold_seed: int = 0
 
 
 @dataclass
@@ -330,6 +334,9 @@ def _check_ranges(cfg: RunConfig) -> None:
         if not ok:
             section, name = key.split(".")
             raise UserError(f"{key}: expected {expected}, got {getattr(getattr(cfg, section), name)!r}")
+    from .data.folds import check_fold_settings
+
+    check_fold_settings(cfg.data.folds, cfg.data.fold)
     if cfg.device != "auto" and not (cfg.device == "cpu" or cfg.device.startswith("cuda") or cfg.device == "mps"):
         raise UserError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
 
