@@ -79,8 +79,10 @@ def shared_items(args, kind: str, rate: float, seed: int, pretrained: Path) -> l
             f"seed={seed}", f"device={args.device}"]
 
 
-def method_config(method: str, items: list[str], out: Path, name: str):
+def method_config(method: str, items: list[str], out: Path, name: str, *, recipe: bool = True):
+    """``method`` from its ``configs/<method>_sim.yaml`` (its options; ``recipe=False``: none) with ``items``."""
     sim = REPO / "configs" / f"{method}_sim.yaml"
+    sim = sim if recipe else Path("-")
     overrides = [f"method.name={method}", *items, *SHORT_RUN.get(method, []), f"out={out}", f"name={name}"]
     return config_from_args(str(sim) if sim.is_file() else None, overrides)
 
@@ -117,16 +119,15 @@ def evaluate_setting(args, kind: str, rate: float, seed: int, trained: dict, met
     from noisyfer.analysis.detection import auroc, detection_scores
     from noisyfer.analysis.label_issues import estimate_label_issues
     from noisyfer.analysis.rundata import RunData
-    from noisyfer.analysis.scores import method_suspicion, rank_suspects, score_samples
+    from noisyfer.analysis.scores import rank_suspects, score_samples
+    from noisyfer.report import export_suspects
     from noisyfer.report.analyses import RunAnalyses
-    from noisyfer.report.clean import write_clean_dataset
     from noisyfer.sweep.crossval import collect_oof
 
     out = Path(args.out)
-    ce_run = RunAnalyses(trained["runs"]["ce"], checkpoint="last", device="cpu")
+    ce_run = RunAnalyses(trained["runs"]["ce"], checkpoint="best", device="cpu")
     given = ce_run.run.given_labels
-    true = ce_run.truth[0]
-    noisy = given != true
+    noisy = given != ce_run.truth[0]
     true_rate = float(noisy.mean())
     oof = collect_oof(trained["cv"])
     if not np.array_equal(oof.given, given):
@@ -134,11 +135,11 @@ def evaluate_setting(args, kind: str, rate: float, seed: int, trained: dict, met
     rows = []
 
     def row(signal, suspicion, flagged, estimate=None):
-        k = int(flagged.sum())
+        scored = np.isfinite(suspicion)
         scores = detection_scores(flagged, noisy)
         rows.append({"setting": label(kind, rate), "seed": seed, "signal": signal,
-                     "auroc": auroc(np.nan_to_num(suspicion, nan=np.inf if False else -1e9), noisy),
-                     "estimated_issues": k, "true_issues": int(noisy.sum()),
+                     "auroc": auroc(suspicion[scored], noisy[scored]), "scored": int(scored.sum()),
+                     "estimated_issues": int(flagged.sum()), "true_issues": int(noisy.sum()),
                      "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
                      "noise_rate_true": true_rate,
                      "noise_rate_estimate": None if estimate is None else estimate.noise_rate,
@@ -146,10 +147,11 @@ def evaluate_setting(args, kind: str, rate: float, seed: int, trained: dict, met
 
     def top(suspicion, k):
         mask = np.zeros(suspicion.size, dtype=bool)
-        mask[rank_suspects(suspicion, top=max(k, 1))] = True
+        if k:
+            mask[rank_suspects(suspicion, top=k)] = True
         return mask
 
-    in_probs = ce_run.train_probs
+    in_probs = ce_run.train_probs  # what `noisyfer suspects RUN` uses (best weights, own training images)
     in_est = estimate_label_issues(labels=given, probs=in_probs)
     in_susp = score_samples("self_confidence", probs=in_probs, given=given)
     row("in-sample self-confidence", in_susp, top(in_susp, in_est.num_issues), in_est)
@@ -162,17 +164,17 @@ def evaluate_setting(args, kind: str, rate: float, seed: int, trained: dict, met
         record = RunData(trained["runs"][method]).sample_record()
         if "clean_score" not in record:
             raise UserError(f"{trained['runs'][method]}: {method} recorded no clean_score")
-        susp = method_suspicion(record["clean_score"])
-        row(f"{method}: {method} signal", susp, top(susp, oof_est.num_issues))
+        susp = score_samples("method", clean_score=record["clean_score"])
+        row(f"{method} (own signal)", susp, top(susp, oof_est.num_issues))
 
-    # clean and retrain: ce on the training set without the out-of-fold issues
+    # find, clean, retrain: `noisyfer suspects CV_DIR --clean-out DIR`, then ce on DIR
     clean_dir = out / "clean" / tag(kind, rate, seed)
     if not (clean_dir / "meta.json").is_file():
-        write_clean_dataset(run=trained["cv"] / "runs" / oof.runs[0].name, given=given, issues=oof_est.issues,
-                            suggested=oof_est.suggested, out=clean_dir, mode="remove")
-    items = [i for i in trained["items"] if not i.startswith(("data.name=", "noise."))]
+        export_suspects(trained["cv"], out=trained["cv"] / "suspects.csv", clean_out=clean_dir, clean="remove")
+    items = [i for i in trained["items"] if not i.startswith(("data.name=", "data.num_", "noise."))]
     items += ["data.name=noisyfer", f"data.root={clean_dir}", "noise.kind=none"]
-    summary, _ = run_one(method_config("ce", items, out / "runs", f"ce-cleaned_{tag(kind, rate, seed)}"))
+    summary, _ = run_one(method_config("ce", items, out / "runs", f"ce-cleaned_{tag(kind, rate, seed)}",
+                                         recipe=False))
     accuracy = {"ce": RunData(trained["runs"]["ce"]).summary["accuracy_last"], "ce_cleaned": summary["accuracy_last"]}
     for method in methods:
         accuracy[method] = RunData(trained["runs"][method]).summary["accuracy_last"]
