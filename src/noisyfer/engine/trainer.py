@@ -89,7 +89,8 @@ class Trainer:
         self.steps_per_epoch = self.train_loader.num_batches(drop_last=cfg.train.drop_last)
         if self.steps_per_epoch == 0:
             raise UserError(f"train.batch_size={cfg.train.batch_size} is larger than the training set "
-                            f"({len(self.exp.train)} samples) with drop_last")
+                            f"({self.train_loader.num_train_samples} samples"
+                            f"{' outside the held-out fold' if self.heldout is not None else ''}) with drop_last")
         self.method.setup(TrainingSetup(labels=self.train_loader.labels, columns=self.exp.train.columns,
                                         class_names=self.exp.class_names, epochs=cfg.train.epochs,
                                         steps_per_epoch=self.steps_per_epoch, device=self.device,
