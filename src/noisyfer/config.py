@@ -77,6 +77,10 @@ class DataConfig:
     min_side: int = 16
     test_fraction: float | None = None
     split_seed: int = 0
+    #: Cross-validation (see :mod:`noisyfer.data.folds`): train on all folds but ``fold``, score ``fold``.
+    folds: int = 0
+    fold: int | None = None
+    fold_seed: int = 0
 
 
 @dataclass
@@ -452,6 +456,9 @@ def _check_ranges(cfg: RunConfig) -> None:
         if not ok:
             section, name = key.split(".")
             raise UserError(f"{key}: expected {expected}, got {getattr(getattr(cfg, section), name)!r}")
+    from .data.folds import check_fold_settings
+
+    check_fold_settings(cfg.data.folds, cfg.data.fold)
     if cfg.device != "auto" and not (cfg.device == "cpu" or cfg.device.startswith("cuda") or cfg.device == "mps"):
         raise UserError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
 

@@ -3,12 +3,13 @@
 Methods expose what they believe about each training sample through ``epoch_record`` (see
 :meth:`noisyfer.methods.base.Method.epoch_record`): ``clean_score`` (higher = more likely correctly
 labelled: SCN's attention weight, DMUE's certainty, RUL's relative certainty, LRN's 1/(1+noise std),
-NCCTFER's margin over its class threshold) and ``labels`` (the current labels of a relabeling
+NCCTFER's margin over its class threshold, ELR's and SMEC's target agreement, LDLVA's 1 - lambda) and ``labels`` (the current labels of a relabeling
 method). Against the known flips (the simulator's ``true_label``, or the pre-noise labels of injected
 noise) this module measures
 
-* the *ranking*: AUROC of ``-clean_score`` as a detector of mislabeled samples, i.e. the probability
-  that a random correctly labelled sample scores higher than a random mislabeled one (ties count 1/2);
+* the *ranking*: AUROC of ``-clean_score`` (the ``method`` suspicion of
+  :mod:`noisyfer.analysis.scores`) as a detector of mislabeled samples, i.e. the probability that a
+  random correctly labelled sample scores higher than a random mislabeled one (ties count 1/2);
 * a *flagged set*: precision, recall and F1. For a score, the flagged set is the ``k`` lowest-scoring
   samples with ``k`` = the number of mislabeled samples (so precision = recall = F1, the
   "R-precision"), or the samples scoring below a given threshold. For a relabeling method it is the
@@ -35,6 +36,7 @@ import numpy as np
 
 from ..errors import UserError
 from .relabel import relabel_accuracy
+from .scores import method_suspicion
 
 __all__ = ["NoiseDetection", "auroc", "bottom_k", "detection_scores", "noise_detection"]
 
@@ -200,7 +202,7 @@ def noise_detection(*, given, true, clean_score=None, labels=None, threshold: fl
         out.num_scored = int(finite.sum())
         if finite.sum() < score.size:
             out.notes.append(f"{score.size - int(finite.sum())} samples have no score and are left out of the AUROC")
-        out.auroc = auroc(-score[finite], noisy[finite])
+        out.auroc = auroc(method_suspicion(score[finite]), noisy[finite])
         # unscored samples rank as the most suspicious: the method cannot vouch for them
         ranked = np.where(finite, score, -np.inf)
         out.at_noise_count = detection_scores(bottom_k(ranked, out.num_noisy), noisy)

@@ -1,7 +1,8 @@
 """Suspected mislabels: rank training samples by how little a trained model believes their label.
 
 The score of a sample is ``1 - p(given label)`` under the run's model on the un-augmented image
-(cleanlab's "self-confidence", as a suspicion: higher = more likely mislabeled); the suggested label
+(cleanlab's "self-confidence", as a suspicion: higher = more likely mislabeled; the kinds of score
+are defined in :mod:`noisyfer.analysis.scores`); the suggested label
 is the model's most probable class *other than* the given one. Best-epoch weights are the default
 because a network memorizes wrong labels later in training.
 
@@ -19,34 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UserError
+from .scores import rank_suspects, score_samples, suggested_labels
 
 __all__ = ["precision_at", "rank_suspects", "suspicion"]
 
 
 def suspicion(probs, *, given) -> tuple[np.ndarray, np.ndarray]:
-    """``(score, suggested)``: ``1 - probs[i, given_i]`` and the most probable other class."""
-    probs = np.asarray(probs, dtype=np.float64)
-    given = np.asarray(given, dtype=np.int64)
-    if probs.ndim != 2 or given.shape != (probs.shape[0],):
-        raise UserError(f"probs must be (N, C) and given (N,), got {probs.shape} and {given.shape}")
-    if probs.shape[1] < 2:
-        raise UserError("suspicion needs at least 2 classes")
-    if given.size and (given.min() < 0 or given.max() >= probs.shape[1]):
-        raise UserError(f"given labels must lie in 0..{probs.shape[1] - 1}")
-    rows = np.arange(given.size)
-    score = 1.0 - probs[rows, given]
-    others = probs.copy()
-    others[rows, given] = -np.inf
-    return score, others.argmax(1)
-
-
-def rank_suspects(score, *, top: int) -> np.ndarray:
-    """Indices of the ``top`` highest scores (ties: lower index first)."""
-    score = np.asarray(score, dtype=np.float64)
-    if top < 1:
-        raise UserError(f"--top must be at least 1, got {top}")
-    return np.lexsort((np.arange(score.size), -score))[:top]
+    """``(score, suggested)``: the ``self_confidence`` suspicion ``1 - probs[i, given_i]`` (see
+    :mod:`noisyfer.analysis.scores`) and the most probable other class."""
+    return score_samples("self_confidence", probs=probs, given=given), suggested_labels(probs, given=given)
 
 
 def precision_at(indices, noisy) -> float:

@@ -39,13 +39,33 @@ def add_parsers(subparsers, parser_class=None) -> None:
     p.add_argument("--tsne-samples", type=int, default=800, help="test samples in each t-SNE plot")
     p.set_defaults(func=report)
 
-    p = subparsers.add_parser("suspects", help="export the training samples most likely mislabeled (CSV + grid)")
-    p.add_argument("run_dir", help="the run directory whose training samples are ranked")
-    p.add_argument("--top", type=int, default=50,
-                   help="number of samples to list (default 50); the grid draws up to 200 of them")
-    p.add_argument("--out", help="CSV file (default RUN_DIR/suspects.csv; the grid is the same name .png)")
-    p.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's device)")
+    p = subparsers.add_parser(
+        "suspects", help="find the wrong training labels: ranked CSV + grid, estimated count, noise rate and matrix",
+        description="noisyfer suspects RUN_DIR | CV_DIR, or noisyfer suspects --cv K [CONFIG.yaml] key=value ... : "
+                    "rank the training samples by how likely their label is wrong, estimate how many are (cleanlab), "
+                    "and optionally write the cleaned dataset. --cv trains K fold runs (resumable, like a sweep) so "
+                    "that every sample is scored by a model that did not train on it.")
+    p.add_argument("items", nargs="*", metavar="ARG",
+                   help="a run or cross-validation directory; with --cv: [CONFIG.yaml] key=value train settings")
+    p.add_argument("--cv", type=int, metavar="K", help="train K fold runs and use their out-of-fold probabilities")
+    p.add_argument("--cv-dir", help="directory of the fold runs (default runs/cv<K>)")
+    p.add_argument("--fold-seed", type=int, default=0, help="seed of the stratified folds (default 0)")
+    p.add_argument("--jobs", type=int, default=1, help="fold runs trained at the same time (default 1)")
+    p.add_argument("--score", default="self_confidence", choices=("self_confidence", "margin", "method"),
+                   help="self_confidence: 1 - p(given); margin: best other p - p(given); method: the run's "
+                        "method's own per-sample signal (default self_confidence)")
+    p.add_argument("--probs", metavar="FILE.npy", help="(N, C) probabilities of an outside model for the "
+                   "training samples, in the dataset's order (instead of the run's own)")
+    p.add_argument("--top", type=int, default=None,
+                   help="number of samples to list (default: cleanlab's estimated number of label issues)")
+    p.add_argument("--out", help="CSV file (default DIR/suspects.csv; the grid is the same name .png, the "
+                   "estimates .json)")
+    p.add_argument("--clean-out", metavar="DIR", help="write the dataset with the listed suspects removed or "
+                   "relabelled (train on it with data=noisyfer data.root=DIR)")
+    p.add_argument("--clean", default="remove", choices=("remove", "relabel"),
+                   help="what --clean-out does with the suspects (default remove)")
+    p.add_argument("--checkpoint", default="best", help="weights of a run: best, last or a checkpoint file")
+    p.add_argument("--device", default=None, help="device of the model (with --cv: of the fold runs)")
     p.set_defaults(func=suspects)
 
 
@@ -123,21 +143,67 @@ def suspects(args) -> int:
     from ..report import export_suspects
     from .tables import markdown_table
 
-    result = export_suspects(args.run_dir, top=args.top, out=args.out, checkpoint=args.checkpoint, device=args.device)
-    keys = [k for k in ("rank", "index", "given_class", "suggested_class", "score", "mislabeled")
-            if k in result.rows[0]]
-    print(markdown_table(keys, [[r[k] for k in keys] for r in result.rows[:10]]))
-    if len(result.rows) > 10:
-        print(f"... {len(result.rows) - 10} more in the CSV")
-    if result.precision is not None:
-        print(f"\nprecision against the true flips ({result.reference}): {result.precision:.4f} "
-              f"({int(round(result.precision * len(result.rows)))} of {len(result.rows)} truly mislabeled; "
-              f"{100 * result.base_rate:.1f} % of all training labels are wrong)")
+    if args.cv is not None:
+        from ..sweep.crossval import run_crossval
+
+        if not args.items:
+            raise UserError("suspects --cv K: give the train settings ([CONFIG.yaml] key=value ...)")
+        source = Path(args.cv_dir or f"runs/cv{args.cv}")
+        devices = tuple(d.strip() for d in args.device.split(",") if d.strip()) if args.device else ()
+        try:
+            counts = run_crossval(args.items, source, k=args.cv, fold_seed=args.fold_seed, jobs=args.jobs,
+                                  devices=devices)
+        except KeyboardInterrupt:
+            print(f"noisyfer: interrupted; run the same command again to continue ({source})", file=sys.stderr)
+            return 130
+        if counts.get("failed"):
+            print(f"noisyfer: {counts['failed']} fold run(s) failed; their logs are in {source / 'logs'}",
+                  file=sys.stderr)
+            return 1
+        device = None
+    else:
+        if len(args.items) != 1 or "=" in args.items[0]:
+            raise UserError("suspects: give one run or cross-validation directory (train settings need --cv K)")
+        source, device = Path(args.items[0]), args.device
+    result = export_suspects(source, top=args.top, out=args.out, checkpoint=args.checkpoint, device=device,
+                             score=args.score, probs_file=args.probs, clean_out=args.clean_out, clean=args.clean)
+    est, names = result.estimates, result.class_names
+    print(f"probabilities: {result.origin}; score: {result.score}")
+    print(f"estimated label issues (cleanlab): {est.num_issues} of {est.issues.size} "
+          f"(estimated noise rate {100 * est.noise_rate:.1f} %)")
+    if result.origin.startswith("in-sample"):
+        print("  (in-sample probabilities: a model that memorised a wrong label predicts it, so this "
+              "underestimates; use --cv K)")
+    print("\nestimated noise transition matrix P(given | true), rows = true class\n")
+    print(markdown_table(["true \\ given", *names],
+                         [[names[j], *(f"{v:.2f}" for v in est.transition[j])] for j in range(len(names))]))
+    if result.rows:
+        keys = [k for k in ("rank", "index", "given_class", "suggested_class", "score", "mislabeled")
+                if k in result.rows[0]]
+        print()
+        print(markdown_table(keys, [[r[k] for k in keys] for r in result.rows[:10]]))
+        if len(result.rows) > 10:
+            print(f"... {len(result.rows) - 10} more in the CSV")
+    else:
+        print("\nno sample listed (cleanlab estimates no label issue; --top N lists N anyway)")
+    if result.base_rate is not None:
+        if result.precision is not None:
+            print(f"\nprecision against the true flips ({result.reference}): {result.precision:.4f} "
+                  f"({int(round(result.precision * len(result.rows)))} of {len(result.rows)} truly mislabeled; "
+                  f"{100 * result.base_rate:.1f} % of all training labels are wrong)")
+        if result.recall is not None:
+            print(f"recall: {result.recall:.4f} of the truly mislabeled samples are listed")
         if result.suggestion_accuracy is not None:
             print(f"suggested label = true label for {100 * result.suggestion_accuracy:.1f} % of the truly "
                   "mislabeled ones")
     else:
         print("\nprecision n/a: the true labels of this dataset are unknown")
-    print(f"wrote {result.csv} ({len(result.rows)} samples) and {result.grid} ({result.drawn} faces"
+    written = [str(p) for p in (result.csv, result.grid, result.summary) if p is not None]
+    print(f"wrote {', '.join(written)} ({len(result.rows)} samples listed; the grid draws {result.drawn}"
           + (f": the first {result.drawn} of {len(result.rows)})" if result.drawn < len(result.rows) else ")"))
+    if result.clean_out is not None:
+        print(f"wrote the cleaned dataset ({args.clean}) to {result.clean_out}; train on it with "
+              f"data=noisyfer data.root={result.clean_out} noise.kind=none"
+              + (f" (or noise.file={result.clean_out / 'relabel.csv'} with the original data)"
+                 if args.clean == "relabel" else ""))
     return 0

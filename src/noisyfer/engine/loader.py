@@ -77,11 +77,16 @@ class TensorLoader:
     prefetch
         Batches assembled ahead in a background thread (0: none, each batch built when asked for);
         default 1 on CUDA, 0 on the CPU (see the module docstring).
+    subset
+        Dataset indices that training epochs draw from (the other folds of a cross-validation run);
+        default all. ``batch`` and ``eval_batches`` still reach every sample by its dataset index.
     """
 
     def __init__(self, data: FERData, *, batch_size: int, device: torch.device, labels: np.ndarray | None = None,
-                 columns: tuple[str, ...] = (), device_fraction: float = 0.25, prefetch: int | None = None):
+                 columns: tuple[str, ...] = (), device_fraction: float = 0.25, prefetch: int | None = None,
+                 subset: np.ndarray | None = None):
         self.batch_size = int(batch_size)
+        self.subset = None if subset is None else torch.from_numpy(np.asarray(subset, dtype=np.int64).copy())
         self.prefetch = int(prefetch) if prefetch is not None else int(device.type == "cuda")
         self.device = device
         self.num_samples = len(data)
@@ -121,20 +126,32 @@ class TensorLoader:
                      host_labels=self.host_labels.index_select(0, indices.cpu()))
 
     def train_batches(self, *, seed: int, epoch: int, sampler: str = "random", drop_last: bool = True) -> Iterator[Batch]:
-        order = epoch_order(num_samples=self.num_samples, seed=seed, epoch=epoch, sampler=sampler,
-                            labels=self.labels_np, num_classes=self.num_classes)
+        labels = self.labels_np if self.subset is None else self.labels_np[self.subset.numpy()]
+        order = epoch_order(num_samples=self.num_train_samples, seed=seed, epoch=epoch, sampler=sampler,
+                            labels=labels, num_classes=self.num_classes)
+        if self.subset is not None:
+            order = self.subset[order]
         yield from self._batches(order, drop_last=drop_last)
 
     def eval_batches(self) -> Iterator[Batch]:
         yield from self._batches(torch.arange(self.num_samples), drop_last=False)
 
+    @property
+    def num_train_samples(self) -> int:
+        """Samples a training epoch draws from (``subset`` or the whole split)."""
+        return self.num_samples if self.subset is None else int(self.subset.numel())
+
     def num_batches(self, *, drop_last: bool) -> int:
+        """Batches of a training epoch."""
+        return self._count(self.num_train_samples, drop_last=drop_last)
+
+    def _count(self, samples: int, *, drop_last: bool) -> int:
         if drop_last:
-            return self.num_samples // self.batch_size
-        return -(-self.num_samples // self.batch_size)
+            return samples // self.batch_size
+        return -(-samples // self.batch_size)
 
     def _batches(self, order: Tensor, *, drop_last: bool) -> Iterator[Batch]:
-        stop = self.num_batches(drop_last=drop_last) * self.batch_size
+        stop = self._count(int(order.shape[0]), drop_last=drop_last) * self.batch_size
         starts = range(0, min(stop, order.shape[0]), self.batch_size)
         chunks = [order[start:start + self.batch_size] for start in starts]
         if self.prefetch <= 0 or len(chunks) <= 1:

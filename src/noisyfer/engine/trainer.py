@@ -9,6 +9,7 @@ checkpoint and reproduces the uninterrupted run's numbers exactly (same machine,
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -85,13 +86,16 @@ class Trainer:
         if self.exp.read_report is not None:
             self.exp.read_report.write(self.run.path)  # RUN_DIR/skipped_items.jsonl
         self.labels = self._training_labels(resuming)
+        self.heldout = self._heldout_indices()
+        subset = None if self.heldout is None else np.setdiff1d(np.arange(len(self.exp.train)), self.heldout)
         self.train_loader = TensorLoader(self.exp.train, batch_size=cfg.train.batch_size, device=self.device,
-                                         labels=self.labels.labels, columns=self.method.columns)
+                                         labels=self.labels.labels, columns=self.method.columns, subset=subset)
         self.test_loader = TensorLoader(self.exp.test, batch_size=cfg.train.eval_batch_size, device=self.device)
         self.steps_per_epoch = self.train_loader.num_batches(drop_last=cfg.train.drop_last)
         if self.steps_per_epoch == 0:
             raise UserError(f"train.batch_size={cfg.train.batch_size} is larger than the training set "
-                            f"({len(self.exp.train)} samples) with drop_last")
+                            f"({self.train_loader.num_train_samples} samples"
+                            f"{' outside the held-out fold' if self.heldout is not None else ''}) with drop_last")
         self.method.setup(TrainingSetup(labels=self.train_loader.labels, columns=self.exp.train.columns,
                                         class_names=self.exp.class_names, epochs=cfg.train.epochs,
                                         steps_per_epoch=self.steps_per_epoch, device=self.device,
@@ -130,6 +134,34 @@ class Trainer:
         labels = make_training_labels(self.cfg, train)
         save_noisy_labels(labels, path)
         return labels
+
+    def _heldout_indices(self) -> np.ndarray | None:
+        """Training samples of the held-out fold (``data.folds``/``data.fold``), never drawn into a batch."""
+        from ..data.folds import stratified_folds
+
+        data = self.cfg.data
+        if not data.folds:
+            return None
+        folds = stratified_folds(self.labels.labels, k=data.folds, seed=data.fold_seed)
+        return np.flatnonzero(folds == data.fold)
+
+    def _write_heldout(self, epoch: int) -> None:
+        """Probabilities of the held-out fold under this epoch's weights (``heldout_probs.npz``)."""
+        from ..data.folds import HELDOUT_FILE
+        from .rundir import atomic_write_bytes
+
+        idx = torch.from_numpy(self.heldout)
+        probs = []
+        self.method.eval()
+        with torch.no_grad(), self.precision.autocast():
+            for start in range(0, idx.numel(), self.cfg.train.eval_batch_size):
+                batch = self.train_loader.batch(idx[start:start + self.cfg.train.eval_batch_size])
+                probs.append(self.method.predict(self.exp.augment.eval(batch.images)).float().softmax(1))
+        out = torch.cat(probs).cpu().numpy() if probs else np.zeros((0, self.exp.train.num_classes), np.float32)
+        buffer = io.BytesIO()
+        np.savez(buffer, indices=self.heldout, probs=out, labels=np.asarray(self.labels.labels)[self.heldout],
+                 epoch=epoch, fold=self.cfg.data.fold, folds=self.cfg.data.folds, fold_seed=self.cfg.data.fold_seed)
+        atomic_write_bytes(self.run.path / HELDOUT_FILE, buffer.getvalue())
 
     def _reference_labels(self) -> np.ndarray | None:
         """Labels to measure memorization against: the simulator's truth, or the pre-noise labels."""
@@ -279,6 +311,8 @@ class Trainer:
         write_confusion_image(writer, record["test_confusion"], self.exp.class_names, epoch)
         writer.flush()
         self.run.save_samples(epoch, self.method.epoch_record())
+        if self.heldout is not None:
+            self._write_heldout(epoch)
         earlier = [r["test_accuracy"] for r in self.history[:-1]]
         if not earlier or record["test_accuracy"] > max(earlier):  # first epoch of the best, as the summary
             self.run.save_best({"epoch": epoch, "method": self.method.state_dict()})
@@ -310,6 +344,11 @@ class Trainer:
             "test_split": self.exp.held_out_test or "the dataset's own",
             "reference_labels": ("true" if "true_label" in self.exp.train.columns
                                  else "original (before the injected noise)"),
+            **({"folds": {"folds": self.cfg.data.folds, "heldout_fold": self.cfg.data.fold,
+                          "fold_seed": self.cfg.data.fold_seed, "heldout_samples": int(self.heldout.size),
+                          "trained_samples": self.train_loader.num_train_samples}}
+               if self.heldout is not None else {}),
+            **({"method_resolved": dict(self.method.resolved)} if self.method.resolved else {}),
             "seed": self.cfg.seed,
             "epochs": self.cfg.train.epochs,
             "device": str(self.device),

@@ -151,6 +151,10 @@ class Method(nn.Module, abc.ABC):
     #: Overrides for very short smoke runs (the registry-wide contract test), for methods whose
     #: paper schedule assumes long training (e.g. DMUE's ramp-up: ``("method.ramp_epoch=1",)``).
     smoke_overrides: tuple[str, ...] = ()
+    #: What the method's own per-sample signal of a wrong label is (recorded as ``clean_score`` by
+    #: :meth:`epoch_record`, higher = more likely correctly labelled), from its paper; ``None`` for a
+    #: method whose paper defines none (``noisyfer suspects --score method`` then says so).
+    signal: str | None = None
 
     def __init__(self, *, backbone: nn.Module, num_classes: int, num_train: int, options: Any, augment: Any,
                  image_size: int):
@@ -162,6 +166,9 @@ class Method(nn.Module, abc.ABC):
         self.options = options
         self.augment = augment
         self.state = SampleState(num_train)
+        #: Settings the method decided at run time (e.g. SMEC's estimated noise level), recorded in
+        #: the run's ``summary.json`` under ``method_resolved``.
+        self.resolved: dict[str, Any] = {}
 
     # -- the contract ---------------------------------------------------------------------
     def setup(self, info: TrainingSetup) -> None:

@@ -149,6 +149,9 @@ class DMUE(Method):
     latent distribution (0 at the label).
     """
 
+    signal = ("DMUE's uncertainty score s_i (from the batch's class similarities and the label): low where "
+              "the mined latent label distribution disagrees with the label")
+
     #: The contract's 2-epoch run on a randomly initialised tiny net (every loss term stays on): the
     #: main branch is ramped in over ``ramp_epoch`` epochs, and dropout 0.5 before the BN neck plus
     #: heads at 10x the contract's lr keep the evaluated main branch from settling that quickly.

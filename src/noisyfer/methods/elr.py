@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import register_method
-from .base import Batch, Method, StepOutput
+from .base import Batch, Method, StepOutput, TrainingSetup
 from .sample_state import SampleState
 
-__all__ = ["ELR", "ELROptions", "ELRRegularizer", "elr_penalty", "elr_probabilities", "elr_target_update"]
+__all__ = ["ELR", "ELROptions", "ELRRegularizer", "elr_penalty", "elr_probabilities", "elr_target_update",
+           "target_agreement"]
 
 #: Probabilities are clamped to [EPS, 1 - EPS] so that log(1 - <t, p>) stays finite (ELR's value).
 PROB_CLAMP = 1e-4
@@ -128,6 +129,16 @@ class ELRRegularizer(nn.Module):
         return f"num_classes={self.num_classes}, beta={self.beta}, lam={self.lam}"
 
 
+def target_agreement(dist: Tensor, labels: Tensor | None) -> Tensor:
+    """``dist[i, labels_i]``: the (renormalised) target's mass on the given label; NaN for a sample
+    whose target is still empty (never drawn) or when the labels are unknown (before ``setup``)."""
+    if labels is None:
+        return torch.full(dist.shape[:1], float("nan"), device=dist.device)
+    labels = labels.to(dist.device)
+    mass = dist.gather(1, labels.view(-1, 1)).squeeze(1)
+    return torch.where(dist.sum(1) > 0, mass, torch.full_like(mass, float("nan")))
+
+
 @dataclass
 class ELROptions:
     """Options of the ``elr`` method.
@@ -161,11 +172,18 @@ class ELR(Method):
     ``epoch_record`` saves the targets as ``label_dist`` (rows renormalised; unseen samples are 0).
     """
 
+    signal = ("ELR's target agreement t_i[y_i] (Sec. 4): the running target's mass on the given label; low = "
+              "the early-learning target disagrees with the label")
+
     def __init__(self, *, options: ELROptions, **common):
         super().__init__(options=options, **common)
         self.fc = nn.Linear(self.backbone.num_features, self.num_classes)
         self.elr = ELRRegularizer(num_train=self.num_train, num_classes=self.num_classes, beta=options.beta,
                                   lam=options.lam)
+        self.given_labels: Tensor | None = None
+
+    def setup(self, info: TrainingSetup) -> None:
+        self.given_labels = info.labels
 
     def forward(self, images: Tensor) -> Tensor:
         return self.fc(self.backbone(images).features)
@@ -179,4 +197,5 @@ class ELR(Method):
     def epoch_record(self) -> dict[str, Tensor]:
         targets = self.elr.targets
         total = targets.sum(dim=1, keepdim=True)
-        return {"label_dist": torch.where(total > 0, targets / total.clamp_min(1e-12), torch.zeros_like(targets))}
+        dist = torch.where(total > 0, targets / total.clamp_min(1e-12), torch.zeros_like(targets))
+        return {"label_dist": dist, "clean_score": target_agreement(dist, self.given_labels)}

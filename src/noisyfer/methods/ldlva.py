@@ -177,6 +177,8 @@ class LDLVA(Method):
     (one-hot of the given label before its first visit) and ``lambda``.
     """
 
+    signal = "LDLVA's 1 - lambda_i (Eq. 5-6): lambda_i is the learned weight of the neighbours' distribution over the given label"
+
     columns = ()
 
     def __init__(self, *, options: LDLVAOptions, **common):
@@ -307,4 +309,5 @@ class LDLVA(Method):
                 "bank_filled": float(self.state["bank_filled"].float().mean())}
 
     def epoch_record(self) -> dict[str, Tensor]:
-        return {"label_dist": self.state["target"].detach().clone(), "lambda": self.lambdas().detach().clone()}
+        lam = self.lambdas().detach().clone()
+        return {"label_dist": self.state["target"].detach().clone(), "lambda": lam, "clean_score": 1.0 - lam}

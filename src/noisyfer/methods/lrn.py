@@ -196,6 +196,8 @@ class LRN(Method):
     Collier et al. 2021.
     """
 
+    signal = "LRN's logit noise: 1 / (1 + std), std = root mean variance of the learned logit covariance (Eq. 1-2)"
+
     def __init__(self, *, options: LRNOptions, **common):
         super().__init__(options=options, **common)
         c, o = self.num_classes, options

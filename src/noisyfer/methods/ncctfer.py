@@ -151,6 +151,8 @@ class NCCTFER(Method):
     here follow the paper; the warm-up length (5) comes from DNFER's code since the paper gives none.
     """
 
+    signal = "NCCTFER's class-adaptive confidence margin p_y - T_y (Eq. 1-2): below 0 = not selected as confident"
+
     def __init__(self, *, options: NCCTFEROptions, **common):
         super().__init__(options=options, **common)
         if options.k > self.num_classes:

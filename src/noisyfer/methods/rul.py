@@ -136,6 +136,8 @@ class RUL(Method):
     relative uncertainty against an average partner (0.5 = average, higher = more certain).
     """
 
+    signal = "RUL's relative certainty m / (s_i + m), s_i its learned uncertainty: low for uncertain faces"
+
     def __init__(self, *, options: RULOptions, **common):
         super().__init__(options=options, **common)
         channels, h, w = feature_map_shape(self.backbone, self.image_size)

@@ -120,6 +120,8 @@ class SCN(Method):
     :class:`~noisyfer.methods.relabeling.RelabelTracker` (relabels this epoch, back-and-forth flips).
     """
 
+    signal = "SCN's self-attention importance weight alpha_i: low for uncertain, likely mislabeled faces"
+
     def __init__(self, *, options: SCNOptions, **common):
         super().__init__(options=options, **common)
         dim = self.backbone.num_features

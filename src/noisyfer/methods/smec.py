@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..models import align_mirrored, alignment_shift, cam, check_flip_alignment
 from ..registry import register_method
 from .base import Batch, Method, StepOutput, TrainingSetup
-from .elr import ELRRegularizer
+from .elr import ELRRegularizer, target_agreement
 
 __all__ = ["SMEC", "SMECOptions", "consistency_weight_for_noise", "merge_tiles", "parse_split",
            "split_merge_consistency", "split_tiles"]
@@ -112,7 +112,14 @@ class SMECOptions:
         Label-noise rate mapped to the paper's lambda (2 clean, 3 at 10-40 %, 5 at 50-60 %);
         exclusive with ``consistency_weight``. Unset (and no ``consistency_weight``): the fraction
         of training labels the run's noise protocol or noise file changed (0, so lambda 2, when
-        the dataset's labels are used as given, the paper's "clean" setting).
+        the dataset's labels are used as given, the paper's "clean" setting). ``auto``: the noise
+        rate estimated by confident learning from ``noise_estimate`` (for a real dataset, whose noise
+        level nobody knows); the value used is in the run's ``summary.json`` (``method_resolved``).
+    noise_estimate
+        With ``noise_level=auto``: the ``.json`` that ``noisyfer suspects`` writes beside its CSV
+        (best from ``noisyfer suspects --cv K`` on the same data and labels: out-of-fold estimates;
+        its given-labels checksum must match the run's) or an (N, C) ``.npy`` of out-of-sample
+        probabilities for the training samples (cleanlab runs on them at set-up).
     elr_beta, elr_lambda
         ELR's target momentum and weight in Eq. 4 (the paper gives none: ELR's CIFAR-10 values).
     distance
@@ -129,7 +136,8 @@ class SMECOptions:
 
     split: str = "width"
     consistency_weight: float | None = None
-    noise_level: float | None = None
+    noise_level: float | str | None = None
+    noise_estimate: str | None = None
     elr_beta: float = 0.7
     elr_lambda: float = 3.0
     distance: str = "mse"
@@ -142,8 +150,16 @@ class SMECOptions:
             raise ValueError("give consistency_weight or noise_level, not both")
         if self.consistency_weight is not None and not self.consistency_weight >= 0:
             raise ValueError(f"consistency_weight must be non-negative, got {self.consistency_weight}")
-        if self.noise_level is not None and not 0.0 <= self.noise_level < 1.0:
+        if isinstance(self.noise_level, str):
+            if self.noise_level != "auto":
+                raise ValueError(f"noise_level must be a rate in [0, 1) or 'auto', got {self.noise_level!r}")
+            if not self.noise_estimate:
+                raise ValueError("noise_level=auto needs noise_estimate=PATH: the .json written by noisyfer suspects "
+                                 "(e.g. after noisyfer suspects --cv 4 ...) or an (N, C) .npy of probabilities")
+        elif self.noise_level is not None and not 0.0 <= self.noise_level < 1.0:
             raise ValueError(f"noise_level must be a rate in [0, 1), got {self.noise_level}")
+        if self.noise_estimate and self.noise_level != "auto":
+            raise ValueError("noise_estimate is only read with noise_level=auto")
         if not 0.0 <= self.elr_beta < 1.0:
             raise ValueError(f"elr_beta must be in [0, 1), got {self.elr_beta}")
         if not self.elr_lambda >= 0:
@@ -152,10 +168,13 @@ class SMECOptions:
             raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {self.distance!r}")
         check_flip_alignment(self.flip_alignment)
 
-    def resolved_weight(self, label_noise_rate: float = 0.0) -> float:
-        """lambda of Eq. 6 after the rules above; ``label_noise_rate`` is the run's measured rate."""
+    def resolved_weight(self, label_noise_rate: float = 0.0, estimated_rate: float | None = None) -> float:
+        """lambda of Eq. 6 after the rules above; ``label_noise_rate`` is the run's measured rate,
+        ``estimated_rate`` the estimate read for ``noise_level=auto``."""
         if self.consistency_weight is not None:
             return float(self.consistency_weight)
+        if self.noise_level == "auto":
+            return consistency_weight_for_noise(0.0 if estimated_rate is None else estimated_rate)
         return consistency_weight_for_noise(label_noise_rate if self.noise_level is None else self.noise_level)
 
 
@@ -179,6 +198,9 @@ class SMEC(Method):
     reversal compares each cell with its neighbour, at 32 px the face's edge with its centre.
     """
 
+    signal = ("ELR's target agreement t_i[y_i] (SMEC trains with ELR, Eq. 4; its split-merge consistency is a "
+              "batch loss, not a per-sample signal)")
+
     def __init__(self, *, options: SMECOptions, **common):
         super().__init__(options=options, **common)
         self.rows, self.cols = parse_split(options.split)
@@ -188,10 +210,19 @@ class SMEC(Method):
         self.fc = nn.Linear(self.backbone.num_features, self.num_classes)
         self.elr = ELRRegularizer(num_train=self.num_train, num_classes=self.num_classes, beta=options.elr_beta,
                                   lam=options.elr_lambda)
-        self.consistency_weight = options.resolved_weight()
+        self.consistency_weight = options.resolved_weight() if options.noise_level != "auto" else 0.0
+        self.given_labels: Tensor | None = None
 
     def setup(self, info: TrainingSetup) -> None:
-        self.consistency_weight = self.options.resolved_weight(info.label_noise_rate)
+        self.given_labels = info.labels
+        estimate = None
+        if self.options.noise_level == "auto":
+            from ..analysis.label_issues import load_noise_rate_estimate
+
+            estimate, source = load_noise_rate_estimate(self.options.noise_estimate, labels=info.labels.cpu().numpy())
+            self.resolved.update({"noise_level": round(estimate, 6), "noise_level_source": source})
+        self.consistency_weight = self.options.resolved_weight(info.label_noise_rate, estimate)
+        self.resolved["consistency_weight"] = self.consistency_weight
 
     def forward(self, images: Tensor) -> Tensor:
         return self.fc(self.backbone(images).features)
@@ -220,4 +251,5 @@ class SMEC(Method):
     def epoch_record(self) -> dict[str, Tensor]:
         targets = self.elr.targets
         total = targets.sum(dim=1, keepdim=True)
-        return {"label_dist": torch.where(total > 0, targets / total.clamp_min(1e-12), torch.zeros_like(targets))}
+        dist = torch.where(total > 0, targets / total.clamp_min(1e-12), torch.zeros_like(targets))
+        return {"label_dist": dist, "clean_score": target_agreement(dist, self.given_labels)}
