@@ -178,6 +178,22 @@ class Method(nn.Module, abc.ABC):
         """Called after the last batch of ``epoch``; returns scalars to log."""
         return {}
 
+    def new_backbone(self, *, pretrained: bool = True) -> nn.Module:
+        """Another network of the run's backbone kind (``model.backbone`` with its options), for
+        methods that train several (Co-teaching's peer network).
+
+        ``pretrained=True`` loads the run's ``model.pretrained`` weights when it has some; with
+        ``False``, or in a run without, the weights are fresh, drawn from torch's global generator
+        (seeded by the engine, so the run stays reproducible). Call it in ``__init__`` so that the
+        network's parameters are in the method's state dict and parameter groups;
+        :func:`noisyfer.models.init_weights` re-initialises a network in place.
+        """
+        spec = getattr(self.backbone, "spec", None)
+        if spec is None:
+            raise TypeError(f"{type(self).__name__}.new_backbone: the method's backbone was not made by "
+                            "noisyfer.models.create_backbone (it has no .spec to build another from)")
+        return spec.create(pretrained=pretrained)
+
     def predict(self, images: Tensor) -> Tensor:
         """Logits (N, C) for normalised images; what evaluation and inference use."""
         return self(images)
