@@ -265,7 +265,7 @@ def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> nn.Mo
     >>> from noisyfer.models import create_backbone, init_weights
     >>> net = create_backbone("resnet_tiny")
     >>> _ = net.bn1.weight.data.fill_(3.0)
-    >>> float(init_weights(net).bn1.weight.max())
+    >>> init_weights(net).bn1.weight.detach().max().item()
     1.0
     """
     for module in model.modules():
