@@ -19,6 +19,15 @@ def test_config_resolves(path):
     assert path.name.startswith(cfg.method)
 
 
+@pytest.mark.parametrize("name", noisyfer.METHODS.names())
+def test_every_method_ships_its_recipes(name):
+    # the shipped sweeps read configs/<method>_sim.yaml for every registered method (`method: all`)
+    for kind in ("sim", "paper"):
+        path = Path(__file__).parent.parent / "configs" / f"{name}_{kind}.yaml"
+        assert path.is_file(), f"method '{name}' has no {path.name}"
+        assert config_from_args(str(path), []).method == name
+
+
 def test_demo_is_the_ce_sim_recipe():
     demo = config_from_args(None, DEMO_OVERRIDES).to_dict()
     shipped = config_from_args(str(Path(__file__).parent.parent / "configs" / "ce_sim.yaml"), []).to_dict()

@@ -253,16 +253,16 @@ def test_prediction_uses_the_main_branch_only():
 
 def test_param_groups_and_frozen_uncertainty():
     method = _method(head_lr_ratio=10.0)
-    groups = method.param_groups(lr=0.001, weight_decay=1e-4)
-    assert [g["lr"] for g in groups] == [0.001, pytest.approx(0.01)]
-    ids = [id(p) for g in groups for p in g["params"]]
+    groups = method.param_groups()
+    assert [g.lr_scale for g in groups] == [1.0, 10.0] and all(g.weight_decay is None for g in groups)
+    ids = [id(p) for g in groups for p in g.params]
     assert len(ids) == len(set(ids)) == sum(1 for p in method.parameters() if p.requires_grad)
-    heads = {id(p) for p in groups[1]["params"]}
+    heads = {id(p) for p in groups[1].params}
     assert id(method.aux_weight) in heads and id(method.fc.weight) in heads
     assert all(id(p) in heads for p in method.uncertainty.parameters())
     frozen = _method(train_uncertainty=False)
     assert not any(p.requires_grad for p in frozen.uncertainty.parameters())
-    listed = {id(p) for g in frozen.param_groups(lr=0.001, weight_decay=0.0) for p in g["params"]}
+    listed = {id(p) for g in frozen.param_groups() for p in g.params}
     assert not any(id(p) in listed for p in frozen.uncertainty.parameters())
 
 

@@ -250,10 +250,10 @@ def test_lambda_gradient_sign_follows_eq9_inside_the_method():
     outside[batch.indices] = False
     assert torch.all(grad[outside] == 0)
     # the engine's groups: lambda in its own SGD group without momentum or weight decay
-    groups = method.param_groups(lr=1e-3, weight_decay=1e-4)
-    assert groups[1]["params"][0] is method.lambda_raw and groups[1]["optimizer"] == "sgd"
-    assert groups[1]["lr"] == 10.0 and groups[1]["momentum"] == 0.0 and groups[1]["weight_decay"] == 0.0
-    assert all(p is not method.lambda_raw for p in groups[0]["params"])
+    groups = method.param_groups()
+    assert groups[1].params == [method.lambda_raw] and groups[1].optimizer.name == "sgd"
+    assert groups[1].lr == 10.0 and groups[1].optimizer.settings["momentum"] == 0.0 and groups[1].weight_decay == 0.0
+    assert all(p is not method.lambda_raw for p in groups[0].params)
 
 
 def test_lambda_stays_in_unit_interval_and_epoch_record_shapes():
@@ -299,4 +299,4 @@ def test_fixed_zero_lambda_without_discriminative_loss_is_plain_cross_entropy():
     assert out.logs["neighbour_coverage"].item() == 1.0 and out.logs["target_label_mass"].item() == 1.0
     assert out.loss.item() == pytest.approx(torch.nn.functional.cross_entropy(out.logits, batch.labels).item(), abs=1e-6)
     assert method.centers.abs().sum().item() == 0.0  # no centre update without the discriminative loss
-    assert len(method.param_groups(lr=1e-3, weight_decay=0.0)) == 1  # no lambda group
+    assert len(method.param_groups()) == 1  # no lambda group

@@ -183,10 +183,10 @@ def test_mc_inference_is_deterministic_per_image_and_tends_to_softmax_without_no
 
 def test_centers_have_their_own_learning_rate_and_no_weight_decay():
     method = make_lrn(center_lr_scale=10.0)
-    groups = method.param_groups(lr=1e-4, weight_decay=1e-4)
-    assert groups[1]["params"][0] is method.centers
-    assert groups[1]["lr"] == pytest.approx(1e-3) and groups[1]["weight_decay"] == 0.0
-    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in method.parameters())
+    groups = method.param_groups()
+    assert groups[1].params == [method.centers]
+    assert groups[1].lr_scale == 10.0 and groups[1].weight_decay == 0.0 and groups[0].weight_decay is None
+    assert sum(p.numel() for g in groups for p in g.params) == sum(p.numel() for p in method.parameters())
 
 
 @pytest.mark.parametrize("item, field", [

@@ -175,10 +175,10 @@ def test_per_sample_margin_is_recorded_for_the_batch_only():
 
 def test_heads_get_the_scaled_learning_rate():
     method = make_ncctfer()
-    backbone, heads = method.param_groups(lr=1e-4, weight_decay=0.0)
-    assert backbone["lr"] == 1e-4 and heads["lr"] == pytest.approx(1e-3)
-    assert len(heads["params"]) == 4
-    assert sum(p.numel() for g in (backbone, heads) for p in g["params"]) == sum(p.numel() for p in method.parameters())
+    backbone, heads = method.param_groups()
+    assert backbone.lr_scale == 1.0 and heads.lr_scale == 10.0 and heads.lr is None
+    assert len(heads.params) == 4
+    assert sum(p.numel() for g in (backbone, heads) for p in g.params) == sum(p.numel() for p in method.parameters())
 
 
 def test_k_larger_than_the_classes_is_a_user_error():

@@ -154,10 +154,10 @@ def test_predict_uses_the_mean_branch_only():
 
 def test_classifier_learning_rate_scale():
     method, _ = _method(fc_lr_scale=10.0)
-    groups = method.param_groups(lr=2e-4, weight_decay=1e-4)
-    assert [g["lr"] for g in groups] == [2e-4, pytest.approx(2e-3)]
-    assert {id(p) for p in groups[1]["params"]} == {id(method.fc.weight), id(method.fc.bias)}
-    total = sum(len(g["params"]) for g in groups)
+    groups = method.param_groups()
+    assert [g.lr_scale for g in groups] == [1.0, 10.0]
+    assert {id(p) for p in groups[1].params} == {id(method.fc.weight), id(method.fc.bias)}
+    total = sum(len(g.params) for g in groups)
     assert total == len([p for p in method.parameters() if p.requires_grad])
 
 

@@ -9,6 +9,7 @@ import torch
 from noisyfer.config import TrainConfig
 from noisyfer.engine.metrics import RunningAgreement, classification_report, confusion_matrix
 from noisyfer.engine.optim import Schedule, build_optimizers, lr_factor
+from noisyfer.methods import OptimizerSpec, ParamGroup
 
 
 def test_confusion_and_accuracies_by_hand():
@@ -60,11 +61,24 @@ def test_warmup_is_linear_then_hands_over():
 
 
 def test_groups_with_own_lr_and_second_optimizer():
-    a, b, c = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
-    cfg = TrainConfig(lr=0.1, optimizer="adam", schedule="exponential", gamma=0.5)
-    opts = build_optimizers([{"params": [a]}, {"params": [b], "lr": 1.0},
-                             {"params": [c], "lr": 10.0, "optimizer": "sgd", "weight_decay": 0.0}], cfg)
-    assert [type(o).__name__ for o in opts] == ["Adam", "SGD"]
+    a, b, c, d = (torch.nn.Parameter(torch.zeros(2)) for _ in range(4))
+    frozen = torch.nn.Parameter(torch.zeros(2), requires_grad=False)
+    cfg = TrainConfig(lr=0.1, optimizer="adam", schedule="exponential", gamma=0.5, momentum=0.9, weight_decay=1e-4)
+    sgd = OptimizerSpec("sgd", {"momentum": 0.0, "nesterov": False})
+    opts = build_optimizers([ParamGroup([a, frozen]), ParamGroup([b], lr_scale=10.0),
+                             ParamGroup([c], lr=10.0, weight_decay=0.0, optimizer=sgd), ParamGroup([frozen]),
+                             ParamGroup([d], lr=10.0, weight_decay=0.0, optimizer=OptimizerSpec("sgd", {}))], cfg)
+    assert [type(o).__name__ for o in opts] == ["Adam", "SGD", "SGD"]  # one per distinct spec
+    assert [len(g["params"]) for g in opts[0].param_groups] == [1, 1]  # the frozen parameter is left out
+    assert [g["weight_decay"] for g in opts[0].param_groups] == [1e-4, 1e-4]
+    assert opts[1].param_groups[0]["momentum"] == 0.0 and opts[1].param_groups[0]["weight_decay"] == 0.0
+    assert opts[2].param_groups[0]["momentum"] == 0.9  # the run's train.momentum unless the spec says
+    with pytest.raises(TypeError, match="ParamGroup"):
+        build_optimizers([{"params": [a]}], cfg)
+    with pytest.raises(TypeError, match="invalid settings"):
+        build_optimizers([ParamGroup([a], optimizer=OptimizerSpec("adam", {"momentum": 0.5}))], cfg)
+    with pytest.raises(ValueError, match="not both"):
+        ParamGroup([a], lr=1.0, lr_scale=2.0)
     sched = Schedule(opts, cfg, steps_per_epoch=4)
     base = sched.set_step(epoch=3, step=0)  # two whole epochs done: factor 0.25
     assert base == pytest.approx(0.025)

@@ -46,12 +46,44 @@ def test_sweep_file_and_layers(tmp_path, tiny_overrides):
     assert scn_cfg["out"] == str(tmp_path / "runs") and scn_cfg["name"] == scn_point.name
 
 
+def test_method_all_is_every_registered_method_with_its_own_recipe(tmp_path, tiny_overrides):
+    from noisyfer.registry import METHODS
+
+    for name in METHODS.names():  # a recipe per method, named by the method, as configs/<method>_sim.yaml
+        (tmp_path / f"{name}_recipe.yaml").write_text(yaml.safe_dump({"method": {"name": name},
+                                                                       "train": {"epochs": 7}}))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "base": str(tmp_path / "{method}_recipe.yaml"),
+        "set": dict(parse_override(o) for o in tiny_overrides if not o.startswith(("out=", "train.epochs"))),
+        "per_method": {"scn": {"method.relabel_epoch": 1}},
+        "grid": {"noise.rate": [0.1, 0.2], "method": "all", "seed": [0]}}, sort_keys=False))
+    spec = SweepSpec.from_args([str(sweep)])
+    resolved = spec.resolved(runs_dir=tmp_path / "runs")
+    assert [cfg["method"]["name"] for _, cfg in resolved] == METHODS.names() * 2  # registry order, per rate
+    assert all(cfg["train"]["epochs"] == 7 for _, cfg in resolved)  # each point read its method's file
+    assert resolved[0][0].name == f"noise.rate-0.1__method-{METHODS.names()[0]}__seed-0"
+    # narrowed on the command line, the axis keeps its place: the same run names as in the full sweep
+    narrowed = SweepSpec.from_args([str(sweep), "method=scn,ce"])
+    assert [p.name for p in narrowed.points()] == [
+        "noise.rate-0.1__method-scn__seed-0", "noise.rate-0.1__method-ce__seed-0",
+        "noise.rate-0.2__method-scn__seed-0", "noise.rate-0.2__method-ce__seed-0"]
+    assert SweepSpec.from_args(["method=all"]).axis_values("method") == METHODS.names()
+    assert yaml.safe_load(spec.to_yaml())["grid"]["method"] == ["all"]  # sweep.yaml keeps 'all'
+    with pytest.raises(UserError, match="named by the method, but the sweep names no method"):
+        SweepSpec.from_mapping({"base": str(tmp_path / "{method}_recipe.yaml"),
+                                "grid": {"seed": [0]}}).resolved(runs_dir=tmp_path)
+
+
 def test_errors_name_the_problem(tmp_path, tiny_overrides):
     spec = SweepSpec.from_args(["method=ce,scn", "method.relabel_epoch=1", *tiny_overrides])
     with pytest.raises(UserError, match="sweep point method-ce: unknown key 'method.relabel_epoch'"):
         spec.resolved(runs_dir=tmp_path)
-    with pytest.raises(UserError, match="per-method overrides for rul, but no point"):
-        SweepSpec.from_args(["method=ce,scn", "rul:method.beta=1", *tiny_overrides]).resolved(runs_dir=tmp_path)
+    with pytest.raises(UserError, match="unknown method 'rulx' \\(did you mean 'rul'"):
+        SweepSpec.from_args(["method=ce,scn", "rulx:method.beta=1", *tiny_overrides]).resolved(runs_dir=tmp_path)
+    # a registered method's overrides are a recipe kept for a wider sweep (a file narrowed on the command line)
+    assert len(SweepSpec.from_args(["method=ce,scn", "rul:method.beta=1", *tiny_overrides]).resolved(
+        runs_dir=tmp_path)) == 2
     with pytest.raises(UserError, match="same run-name part"):
         SweepSpec.from_args(["data.root=a/b,a_b"])
     bad = tmp_path / "bad.yaml"

@@ -9,38 +9,57 @@ papers' ExponentialLR), ``multistep`` (``gamma`` at each milestone), ``cosine`` 
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping
 
 import torch
 
 from ..config import TrainConfig
 from ..errors import UserError
+from ..methods.base import OptimizerSpec, ParamGroup
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
-def make_optimizer(name: str, groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(name: str, groups: list[dict], cfg: TrainConfig,
+                   settings: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over torch parameter groups, defaults from ``cfg`` replaced by ``settings``."""
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
+        cls, defaults = torch.optim.SGD, {"momentum": cfg.momentum, "nesterov": cfg.nesterov}
+    elif name == "adam":
+        cls, defaults = torch.optim.Adam, {}
+    elif name == "adamw":
+        cls, defaults = torch.optim.AdamW, {}
+    else:
+        raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
+    kwargs = {"lr": cfg.lr, **defaults, "weight_decay": cfg.weight_decay, **(settings or {})}
+    try:
+        return cls(groups, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"optimizer '{name}': invalid settings {dict(settings or {})}: {exc}") from None
 
 
-def build_optimizers(groups: list[dict], cfg: TrainConfig) -> list[torch.optim.Optimizer]:
-    """One optimizer for the run's ``train.optimizer`` plus one per other optimizer that groups name."""
-    by_name: dict[str, list[dict]] = {}
+def build_optimizers(groups: list[ParamGroup], cfg: TrainConfig) -> list[torch.optim.Optimizer]:
+    """One optimizer for the groups on the run's ``train.optimizer``, plus one per distinct
+    :class:`~noisyfer.methods.OptimizerSpec` the groups name, in order of first appearance."""
+    buckets: list[tuple[OptimizerSpec | None, list[dict]]] = []
     for group in groups:
-        group = dict(group)
-        name = group.pop("optimizer", cfg.optimizer)
-        group["params"] = [p for p in group["params"] if p.requires_grad]
-        if group["params"]:
-            by_name.setdefault(name, []).append(group)
-    if not by_name:
+        if not isinstance(group, ParamGroup):
+            raise TypeError(f"param_groups() must return noisyfer.methods.ParamGroup objects, got {type(group).__name__}")
+        params = [p for p in group.params if p.requires_grad]
+        if not params:
+            continue
+        torch_group = {"params": params, "lr": cfg.lr * group.lr_scale if group.lr is None else group.lr,
+                       "weight_decay": cfg.weight_decay if group.weight_decay is None else group.weight_decay}
+        for spec, members in buckets:
+            if spec == group.optimizer:
+                members.append(torch_group)
+                break
+        else:
+            buckets.append((group.optimizer, [torch_group]))
+    if not buckets:
         raise UserError("the method has no trainable parameters")
-    return [make_optimizer(name, g, cfg) for name, g in by_name.items()]
+    return [make_optimizer(cfg.optimizer, members, cfg) if spec is None
+            else make_optimizer(spec.name, members, cfg, spec.settings) for spec, members in buckets]
 
 
 def lr_factor(epoch: float, cfg: TrainConfig) -> float:

@@ -101,8 +101,7 @@ class Trainer:
                                         steps_per_epoch=self.steps_per_epoch, device=self.device,
                                         label_noise_rate=float(self.labels.realized_rate),
                                         fetch=self.train_loader.batch))
-        self.optimizers = build_optimizers(self.method.param_groups(lr=cfg.train.lr,
-                                                                    weight_decay=cfg.train.weight_decay), cfg.train)
+        self.optimizers = build_optimizers(self.method.param_groups(), cfg.train)
         self.schedule = Schedule(self.optimizers, cfg.train, self.steps_per_epoch)
         self.precision = Precision(cfg.train.amp, self.device)
         true = self._reference_labels()

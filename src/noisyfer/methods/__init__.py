@@ -7,10 +7,10 @@ A new method is one file here (named after the method) that decorates its class 
 import importlib
 import pkgutil
 
-from .base import Batch, Method, StepOutput, TrainingSetup
+from .base import Batch, Method, OptimizerSpec, ParamGroup, StepOutput, TrainingSetup
 from .sample_state import SampleState
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Batch", "Method", "SampleState", "StepOutput", "TrainingSetup"]
+__all__ = ["Batch", "Method", "OptimizerSpec", "ParamGroup", "SampleState", "StepOutput", "TrainingSetup"]

@@ -7,32 +7,59 @@ optimizer and schedule, mixed precision, evaluation, logging, checkpoints and re
 Per epoch the engine calls ``on_epoch_start``, then for each batch ``training_step`` (and steps the
 optimizer on the returned loss), then ``on_epoch_end`` and evaluates ``predict`` on the test set.
 
-A minimal method, cross-entropy with ELR-style per-sample targets, looks like this::
+A minimal method, cross-entropy plus a pull towards per-sample moving averages of the predictions
+(ELR-style targets), is this file, saved as ``src/noisyfer/methods/ema_ce.py`` (this example is run
+by the test suite)::
 
-    @dataclass
-    class EMAOptions:
-        beta: float = 0.7
+    >>> from dataclasses import dataclass
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from torch import nn
+    >>> from noisyfer.methods import Method, StepOutput
+    >>> from noisyfer.registry import register_method
+    >>> @dataclass
+    ... class EMAOptions:
+    ...     '''Options of ``ema_ce``: momentum of the targets and weight of their term.'''
+    ...     beta: float = 0.7
+    ...     weight: float = 1.0
+    >>> @register_method("ema_ce", options=EMAOptions)
+    ... class EMACrossEntropy(Method):
+    ...     '''Cross-entropy plus soft cross-entropy to per-sample moving-average targets.'''
+    ...
+    ...     def __init__(self, *, options, **common):
+    ...         super().__init__(options=options, **common)
+    ...         self.fc = nn.Linear(self.backbone.num_features, self.num_classes)
+    ...         self.state.register("target", torch.zeros(self.num_train, self.num_classes))
+    ...
+    ...     def forward(self, images):
+    ...         return self.fc(self.backbone(images).features)
+    ...
+    ...     def training_step(self, batch, *, epoch):
+    ...         logits = self(self.augment.train(batch.images))
+    ...         old = self.state["target"][batch.indices]
+    ...         new = self.options.beta * old + (1 - self.options.beta) * logits.softmax(1).detach()
+    ...         self.state.update("target", batch.indices, new)
+    ...         soft_ce = -(new * logits.log_softmax(1)).sum(1).mean()
+    ...         loss = F.cross_entropy(logits, batch.labels) + self.options.weight * soft_ce
+    ...         return StepOutput(loss=loss, logits=logits, logs={"soft_ce": soft_ce.detach()})
 
-    @register_method("ema_ce", options=EMAOptions)
-    class EMACrossEntropy(Method):
-        '''Cross-entropy plus a consistency term to per-sample moving-average targets.'''
+The engine builds it from a configuration (``noisyfer train ... method=ema_ce method.beta=0.5``)
+as :func:`noisyfer.create_method` does here, and calls ``training_step`` on each batch::
 
-        def __init__(self, *, options, **common):
-            super().__init__(options=options, **common)
-            self.fc = nn.Linear(self.backbone.num_features, self.num_classes)
-            self.state.register("target", torch.zeros(self.num_train, self.num_classes))
-
-        def forward(self, images):
-            return self.fc(self.backbone(images).features)
-
-        def training_step(self, batch, *, epoch):
-            logits = self(self.augment.train(batch.images))
-            probs = logits.softmax(1).detach()
-            old = self.state["target"][batch.indices]
-            new = self.options.beta * old + (1 - self.options.beta) * probs
-            self.state.update("target", batch.indices, new)
-            loss = F.cross_entropy(logits, batch.labels) + soft_ce(logits, new)
-            return StepOutput(loss=loss, logits=logits, logs={"target_max": new.max(1).values.mean()})
+    >>> from noisyfer import create_backbone, create_method
+    >>> from noisyfer.config import AugmentConfig
+    >>> from noisyfer.engine.augment import Augmenter
+    >>> from noisyfer.methods import Batch
+    >>> method = create_method("ema_ce", backbone=create_backbone("resnet_tiny"), num_classes=7, num_train=100,
+    ...                        options=EMAOptions(beta=0.5), image_size=32,
+    ...                        augment=Augmenter(AugmentConfig(), image_size=32))
+    >>> batch = Batch(images=torch.zeros(4, 3, 32, 32, dtype=torch.uint8), labels=torch.tensor([0, 1, 2, 3]),
+    ...               indices=torch.tensor([5, 6, 7, 8]))
+    >>> out = method.training_step(batch, epoch=1)
+    >>> out.loss.shape, out.logits.shape
+    (torch.Size([]), torch.Size([4, 7]))
+    >>> method.state["target"][5:9].sum(1)   # (1 - beta) of a probability vector, from 0
+    tensor([0.5000, 0.5000, 0.5000, 0.5000])
 
 Hooks that a method may override: :meth:`setup` (once, with the training labels and columns:
 neighbour lists, class counts), :meth:`on_epoch_start`, :meth:`on_epoch_end` (logs),
@@ -110,6 +137,69 @@ class StepOutput:
     logs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A separate optimizer for some of a method's parameters (:attr:`ParamGroup.optimizer`).
+
+    The engine builds one optimizer per distinct spec, next to the run's ``train.optimizer``; all of
+    them step on every batch and follow the run's learning-rate schedule.
+
+    Attributes
+    ----------
+    name
+        ``"sgd"``, ``"adam"`` or ``"adamw"``.
+    settings
+        Constructor arguments that replace the run's (``train.momentum``, ``train.nesterov``) or
+        torch's defaults, e.g. ``{"momentum": 0.0, "nesterov": False}`` or ``{"betas": (0.5, 0.999)}``.
+    """
+
+    name: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParamGroup:
+    """One optimizer parameter group of a method (what :meth:`Method.param_groups` returns).
+
+    Attributes
+    ----------
+    params
+        The group's parameters (those with ``requires_grad=False`` are left out by the engine).
+    lr_scale
+        Learning rate as a multiple of the run's ``train.lr`` (e.g. 10 for a head trained 10x faster).
+    lr
+        An absolute base learning rate instead, whatever ``train.lr`` is (e.g. LDL-VA's lambda step).
+        Either way the run's schedule (warm-up, decay) scales it.
+    weight_decay
+        The group's weight decay; ``None`` is the run's ``train.weight_decay``.
+    optimizer
+        ``None``: the run's ``train.optimizer``; an :class:`OptimizerSpec`: an optimizer of its own
+        (a second optimizer).
+
+    Examples
+    --------
+    >>> centers = nn.Parameter(torch.zeros(7, 16))
+    >>> ParamGroup([centers], lr_scale=10.0, weight_decay=0.0).lr_scale
+    10.0
+    >>> ParamGroup([centers], lr=10.0, optimizer=OptimizerSpec("sgd", {"momentum": 0.0})).optimizer.name
+    'sgd'
+    """
+
+    params: list
+    lr_scale: float = 1.0
+    lr: float | None = None
+    weight_decay: float | None = None
+    optimizer: OptimizerSpec | None = None
+
+    def __post_init__(self) -> None:
+        self.params = list(self.params)
+        if self.lr is not None and self.lr_scale != 1.0:
+            raise ValueError("ParamGroup: give lr (absolute) or lr_scale (multiple of train.lr), not both")
+        if self.lr_scale < 0 or (self.lr is not None and self.lr < 0) or (self.weight_decay or 0.0) < 0:
+            raise ValueError(f"ParamGroup: lr, lr_scale and weight_decay must be >= 0, got lr={self.lr}, "
+                             f"lr_scale={self.lr_scale}, weight_decay={self.weight_decay}")
+
+
 @dataclass
 class TrainingSetup:
     """Facts about the training run given to :meth:`Method.setup` once, before the first epoch."""
@@ -148,9 +238,6 @@ class Method(nn.Module, abc.ABC):
 
     #: Dataset columns (see ``noisyfer.data.format.COLUMNS``) put into ``Batch.columns``.
     columns: tuple[str, ...] = ()
-    #: Overrides for very short smoke runs (the registry-wide contract test), for methods whose
-    #: paper schedule assumes long training (e.g. DMUE's ramp-up: ``("method.ramp_epoch=1",)``).
-    smoke_overrides: tuple[str, ...] = ()
     #: What the method's own per-sample signal of a wrong label is (recorded as ``clean_score`` by
     #: :meth:`epoch_record`, higher = more likely correctly labelled), from its paper; ``None`` for a
     #: method whose paper defines none (``noisyfer suspects --score method`` then says so).
@@ -185,16 +272,32 @@ class Method(nn.Module, abc.ABC):
         """Called after the last batch of ``epoch``; returns scalars to log."""
         return {}
 
+    def new_backbone(self, *, pretrained: bool = True) -> nn.Module:
+        """Another network of the run's backbone kind (``model.backbone`` with its options), for
+        methods that train several (Co-teaching's peer network).
+
+        ``pretrained=True`` loads the run's ``model.pretrained`` weights when it has some; with
+        ``False``, or in a run without, the weights are fresh, drawn from torch's global generator
+        (seeded by the engine, so the run stays reproducible). Call it in ``__init__`` so that the
+        network's parameters are in the method's state dict and parameter groups;
+        :func:`noisyfer.models.init_weights` re-initialises a network in place.
+        """
+        spec = getattr(self.backbone, "spec", None)
+        if spec is None:
+            raise TypeError(f"{type(self).__name__}.new_backbone: the method's backbone was not made by "
+                            "noisyfer.models.create_backbone (it has no .spec to build another from)")
+        return spec.create(pretrained=pretrained)
+
     def predict(self, images: Tensor) -> Tensor:
         """Logits (N, C) for normalised images; what evaluation and inference use."""
         return self(images)
 
-    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
-        """Optimizer parameter groups. A group may set its own ``lr``, ``weight_decay`` and
-        ``optimizer`` (``"sgd"``, ``"adam"``, ``"adamw"``: groups naming another optimizer than the
-        run's get one of their own, stepped and scheduled alongside)."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr,
-                 "weight_decay": weight_decay}]
+    def param_groups(self) -> list[ParamGroup]:
+        """The optimizer's parameter groups (:class:`ParamGroup`): by default every trainable
+        parameter at the run's ``train.lr`` and ``train.weight_decay``. Override for per-part learning
+        rates (``lr_scale``), no weight decay on some parameters, or a second optimizer
+        (``optimizer=OptimizerSpec(...)``)."""
+        return [ParamGroup([p for p in self.parameters() if p.requires_grad])]
 
     def epoch_record(self) -> dict[str, Tensor]:
         """Per-sample arrays (first dimension ``num_train``) saved after each epoch as

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..registry import register_method
-from .base import Batch, Method, StepOutput, TrainingSetup
+from .base import Batch, Method, ParamGroup, StepOutput, TrainingSetup
 from .dmue_branches import BRANCH_FORWARDS, BranchNecks, BranchStages
 from .dmue_losses import (
     auxiliary_ce,
@@ -152,11 +152,6 @@ class DMUE(Method):
     signal = ("DMUE's uncertainty score s_i (from the batch's class similarities and the label): low where "
               "the mined latent label distribution disagrees with the label")
 
-    #: The contract's 2-epoch run on a randomly initialised tiny net (every loss term stays on): the
-    #: main branch is ramped in over ``ramp_epoch`` epochs, and dropout 0.5 before the BN neck plus
-    #: heads at 10x the contract's lr keep the evaluated main branch from settling that quickly.
-    smoke_overrides = ("method.dropout=0", "method.head_lr_ratio=3")
-
     def __init__(self, *, options: DMUEOptions, **common):
         super().__init__(options=options, **common)
         if self.num_classes < 3:
@@ -263,15 +258,12 @@ class DMUE(Method):
         """Hook for variants (``dmue_c``): an additional, already weighted loss and its logs."""
         return 0.0, {}
 
-    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+    def param_groups(self) -> list[ParamGroup]:
         heads = [*self.fc.parameters(), self.aux_weight, *self.necks.parameters(), *self.uncertainty.parameters()]
         head_ids = {id(p) for p in heads}
         body = [p for p in self.parameters() if id(p) not in head_ids]
-        return [
-            {"params": [p for p in body if p.requires_grad], "lr": lr, "weight_decay": weight_decay},
-            {"params": [p for p in heads if p.requires_grad], "lr": lr * self.options.head_lr_ratio,
-             "weight_decay": weight_decay},
-        ]
+        return [ParamGroup([p for p in body if p.requires_grad]),
+                ParamGroup([p for p in heads if p.requires_grad], lr_scale=self.options.head_lr_ratio)]
 
     def epoch_record(self) -> dict[str, Tensor]:
         return {"clean_score": self.state["clean_score"], "latent_dist": self.state["latent_dist"]}

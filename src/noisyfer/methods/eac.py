@@ -100,11 +100,6 @@ class EAC(Method):
     ``flip_alignment=index`` reproduces the code.
     """
 
-    #: The contract test's two epochs on a tiny 32 px task (2x2 maps): there independent erasing of
-    #: a quarter of the face changes whole cells, and the consistency between the two erased views
-    #: outweighs the cross-entropy for longer than two epochs (best accuracy 0.40-0.45, lam 1 or 5).
-    smoke_overrides = ("augment.erasing=0",)
-
     def __init__(self, *, options: EACOptions, **common):
         super().__init__(options=options, **common)
         self.fc = nn.Linear(self.backbone.num_features, self.num_classes)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..registry import register_method
-from .base import Batch, Method, StepOutput, TrainingSetup
+from .base import Batch, Method, OptimizerSpec, ParamGroup, StepOutput, TrainingSetup
 from .label_distribution import (
     aggregate_neighbours,
     center_repulsion,
@@ -220,12 +220,12 @@ class LDLVA(Method):
         labels = torch.as_tensor(info.labels, dtype=torch.long)
         self.state.update("target", torch.arange(self.num_train), F.one_hot(labels, self.num_classes).float())
 
-    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+    def param_groups(self) -> list[ParamGroup]:
         main = [p for name, p in self.named_parameters() if name != "lambda_raw" and p.requires_grad]
-        groups = [{"params": main, "lr": lr, "weight_decay": weight_decay}]
+        groups = [ParamGroup(main)]
         if self.lambda_raw.requires_grad:
-            groups.append({"params": [self.lambda_raw], "optimizer": "sgd", "lr": self.options.lambda_lr,
-                           "momentum": 0.0, "nesterov": False, "weight_decay": 0.0})
+            groups.append(ParamGroup([self.lambda_raw], lr=self.options.lambda_lr, weight_decay=0.0,
+                                     optimizer=OptimizerSpec("sgd", {"momentum": 0.0, "nesterov": False})))
         return groups
 
     # -- the model ----------------------------------------------------------------------------

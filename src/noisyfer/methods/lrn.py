@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import register_method
-from .base import Batch, Method, StepOutput
+from .base import Batch, Method, ParamGroup, StepOutput
 
 COVARIANCES = ("full", "diagonal", "low_rank")
 INFERENCES = ("mc", "mean")
@@ -258,10 +258,9 @@ class LRN(Method):
         return mc_softmax_log_probs(mean, logit_noise(factor, eps),
                                     temperature=o.temperature)
 
-    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+    def param_groups(self) -> list[ParamGroup]:
         rest = [p for name, p in self.named_parameters() if name != "centers" and p.requires_grad]
-        return [{"params": rest, "lr": lr, "weight_decay": weight_decay},
-                {"params": [self.centers], "lr": lr * self.options.center_lr_scale, "weight_decay": 0.0}]
+        return [ParamGroup(rest), ParamGroup([self.centers], lr_scale=self.options.center_lr_scale, weight_decay=0.0)]
 
     def epoch_record(self) -> dict[str, Tensor]:
         """``noise_std``: root mean logit variance trace(cov)/C when the sample was last seen (NaN if

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from ..registry import register_method
-from .base import Batch, Method, StepOutput
+from .base import Batch, Method, ParamGroup, StepOutput
 
 VARIANTS = ("full", "pc", "single_head")
 THRESHOLDS = ("class", "batch")
@@ -193,10 +193,9 @@ class NCCTFER(Method):
         logs["loss_c"] = loss_c.detach()
         return StepOutput(loss=loss_s + loss_c, logits=logits, logs=logs)
 
-    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+    def param_groups(self) -> list[ParamGroup]:
         heads = [*self.positive_head.parameters(), *self.negative_head.parameters()]
-        return [{"params": list(self.backbone.parameters()), "lr": lr, "weight_decay": weight_decay},
-                {"params": heads, "lr": lr * self.options.head_lr_scale, "weight_decay": weight_decay}]
+        return [ParamGroup(self.backbone.parameters()), ParamGroup(heads, lr_scale=self.options.head_lr_scale)]
 
     def epoch_record(self) -> dict[str, Tensor]:
         """``clean_score``: p_y - T_y when the sample was last seen (>= 0 means selected as confident;

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import register_method
-from .base import Batch, Method, StepOutput, TrainingSetup
+from .base import Batch, Method, ParamGroup, StepOutput, TrainingSetup
 from .relabeling import RelabelTracker, relabel_decision
 
 __all__ = ["RUL", "RULOptions", "add_up_loss", "relative_uncertainty_mix"]
@@ -152,12 +152,11 @@ class RUL(Method):
     def forward(self, images: Tensor) -> Tensor:
         return self.fc(self.mean_head(self.backbone(images).feature_map))
 
-    def param_groups(self, *, lr: float, weight_decay: float) -> list[dict]:
+    def param_groups(self) -> list[ParamGroup]:
         classifier = list(self.fc.parameters())
         ids = {id(p) for p in classifier}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in ids]
-        return [{"params": rest, "lr": lr, "weight_decay": weight_decay},
-                {"params": classifier, "lr": lr * self.options.fc_lr_scale, "weight_decay": weight_decay}]
+        return [ParamGroup(rest), ParamGroup(classifier, lr_scale=self.options.fc_lr_scale)]
 
     # -- hooks ------------------------------------------------------------------------------
     def setup(self, info: TrainingSetup) -> None:

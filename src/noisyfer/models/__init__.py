@@ -8,16 +8,17 @@
 
 from __future__ import annotations
 
-from .backbones import ResNetOptions, SmallResNetOptions, TinyResNetOptions, create_backbone
+from .backbones import BackboneSpec, ResNetOptions, SmallResNetOptions, TinyResNetOptions, create_backbone
 from .cam import FLIP_ALIGNMENTS, align_mirrored, alignment_shift, cam, check_flip_alignment, flip_shift, map_stride
 from .pretrained import LAYOUTS, LoadReport, load_pretrained
-from .resnet import STEMS, BackboneOutput, BasicBlock, Bottleneck, ResNet
+from .resnet import STEMS, BackboneOutput, BasicBlock, Bottleneck, ResNet, init_weights
 
 __all__ = [
     "FLIP_ALIGNMENTS",
     "LAYOUTS",
     "STEMS",
     "BackboneOutput",
+    "BackboneSpec",
     "BasicBlock",
     "Bottleneck",
     "LoadReport",
@@ -31,6 +32,7 @@ __all__ = [
     "check_flip_alignment",
     "create_backbone",
     "flip_shift",
+    "init_weights",
     "load_pretrained",
     "map_stride",
 ]

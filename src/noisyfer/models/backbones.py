@@ -13,6 +13,12 @@ name               blocks          widths                 use
 The small nets use the ``"small"`` stem (3x3/2 conv, no max-pool, total stride 16), so a 48 px
 face gives a 3x3 last feature map, 64 px gives 4x4 and 112 px gives 7x7, like ResNet-18 at 224 px.
 ``benchmarks/bench_backbones.py`` measures their training throughput.
+
+Every backbone made by :func:`create_backbone` remembers how it was made (its ``spec``, a
+:class:`BackboneSpec`), so a method can build more networks of the run's kind::
+
+    twin = backbone.spec.create()                  # same kind, the run's pretrained weights if any
+    fresh = backbone.spec.create(pretrained=False)  # same kind, freshly initialised
 """
 
 from __future__ import annotations
@@ -123,6 +129,38 @@ def _small(options: SmallResNetOptions, num_classes: int | None) -> ResNet:
     )
 
 
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How a backbone was built: registered name, resolved options, pretrained checkpoint.
+
+    Attributes
+    ----------
+    name
+        Registered backbone name.
+    options
+        Its resolved options (every field of its options dataclass).
+    pretrained
+        Checkpoint its weights were loaded from, or ``None``.
+
+    Examples
+    --------
+    >>> net = create_backbone("resnet_tiny", stem_stride=1)
+    >>> twin = net.spec.create()
+    >>> twin is not net, twin.stem_stride, twin.spec == net.spec
+    (True, 1, True)
+    """
+
+    name: str
+    options: dict
+    pretrained: str | None = None
+
+    def create(self, *, pretrained: bool = True, num_classes: int | None = None) -> ResNet:
+        """A new backbone of this kind: with this spec's pretrained weights (``pretrained=True``,
+        the file is read again) or freshly initialised from torch's global generator."""
+        return create_backbone(self.name, num_classes=num_classes,
+                               pretrained=self.pretrained if pretrained else None, **self.options)
+
+
 def create_backbone(
     name: str,
     *,
@@ -145,6 +183,11 @@ def create_backbone(
     **options
         Fields of the backbone's options dataclass (e.g. ``stem="dmue"`` for ``resnet18``).
 
+    Returns
+    -------
+    ResNet
+        The model, with a ``spec`` attribute (:class:`BackboneSpec`) to build more of its kind.
+
     Raises
     ------
     UserError
@@ -162,6 +205,7 @@ def create_backbone(
     except TypeError as exc:  # a value of the wrong type reaching a dataclass __post_init__
         raise UserError(f"backbone '{name}': invalid options {options}: {exc}") from None
     model = entry.obj(num_classes=num_classes, **resolved)
+    model.spec = BackboneSpec(name=name, options=resolved, pretrained=None if pretrained is None else str(pretrained))
     if pretrained is not None:
         report = load_pretrained(model, pretrained)
         logger.info(report.summary)

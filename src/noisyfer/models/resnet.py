@@ -4,7 +4,7 @@ The module tree mirrors ``torchvision.models.resnet`` (v1.5: the stride of a Bot
 3x3 conv): ``conv1 bn1 relu maxpool layer1..layer4 avgpool fc``, blocks ``conv1 bn1 conv2 bn2
 [conv3 bn3] downsample.0 downsample.1``. Initialisation is torchvision's: Kaiming-normal
 (``fan_out``, ReLU gain) for convolutions, BatchNorm weight 1 and bias 0, PyTorch's default for the
-linear classifier.
+linear classifier; :func:`init_weights` applies the same rule to re-initialise a network.
 
 Stems (``stem=``):
 
@@ -182,7 +182,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         if num_classes is not None:
             self.fc = nn.Linear(self.num_features, num_classes)
-        _init_weights(self, zero_init_residual)
+        init_weights(self, zero_init_residual=zero_init_residual)
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -249,14 +249,34 @@ def _make_stage(
     return nn.Sequential(*stage)
 
 
-def _init_weights(model: nn.Module, zero_init_residual: bool) -> None:
+def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> nn.Module:
+    """(Re-)initialise ``model`` in place with torchvision's ResNet rule; returns ``model``.
+
+    Every ``Conv2d`` gets Kaiming-normal weights (``fan_out``, ReLU gain); every ``BatchNorm2d`` weight 1,
+    bias 0 and fresh running statistics; with ``zero_init_residual`` the last BN of every residual block
+    starts at weight 0. ``Linear`` layers are left as they are (a new ``nn.Linear`` already has PyTorch's
+    default; call its ``reset_parameters()`` to redraw it). This is what :class:`ResNet` applies when
+    it is built, so a backbone re-initialised with the same ``zero_init_residual`` is distributed
+    like a fresh one; it draws from torch's global generator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from noisyfer.models import create_backbone, init_weights
+    >>> net = create_backbone("resnet_tiny")
+    >>> _ = net.bn1.weight.data.fill_(3.0)
+    >>> init_weights(net).bn1.weight.detach().max().item()
+    1.0
+    """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+            module.reset_running_stats()
     if zero_init_residual:
         for module in model.modules():
             if isinstance(module, (BasicBlock, Bottleneck)):
                 nn.init.zeros_(module.last_bn().weight)
+    return model

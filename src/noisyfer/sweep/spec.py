@@ -21,6 +21,15 @@ value, ``METHOD:key=value`` is a per-method override). The special axis
 ``config`` takes run config files, e.g. ``config=configs/ce_sim.yaml,configs/scn_sim.yaml`` runs
 each method with its own recipe. Paths are relative to the current directory.
 
+Every registered method: the axis value ``method: all`` (``method=all``) stands for every method in
+the registry when the points are made, so a new method joins the sweep without editing it; a
+``base`` containing ``{method}`` (``configs/{method}_sim.yaml``) is each point's own method's recipe::
+
+    base: configs/{method}_sim.yaml
+    grid:
+      method: all
+      noise.rate: [0.2, 0.4]
+
 A point's configuration is built in layers: ``base``, its ``config`` file, ``set``, ``per_method`` of its
 method, then the grid values. When the method named by a later layer differs from a file layer's, that file's method
 options are dropped (they belong to another method). Every point is validated before anything runs.
@@ -45,6 +54,9 @@ __all__ = ["DEFAULT_REPLICATES", "GridPoint", "SweepSpec", "parse_shard", "split
 
 DEFAULT_REPLICATES = ("seed", "noise.seed")
 SPEC_KEYS = ("base", "set", "per_method", "grid", "replicates", "out")
+METHOD_KEYS = ("method", "method.name")
+#: Grid value of a method axis that stands for every registered method.
+ALL_METHODS = "all"
 #: Keys a point may differ in from an existing run directory of the same name.
 RUN_LOCAL_KEYS = ("out", "name", "resume", "device", "train.epochs")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -143,11 +155,11 @@ class SweepSpec:
                 spec.per_method.setdefault(method, {})[sub_key] = parse_override(item)[1]
                 continue
             spec.fixed.pop(key, None)
-            spec.grid.pop(key, None)
             values = split_grid_value(item.split("=", 1)[1])
-            if len(values) > 1 or key == "config":
-                spec.add_axis(key, values, where=item)
+            if len(values) > 1 or key == "config" or (key in METHOD_KEYS and values == [ALL_METHODS]):
+                spec.add_axis(key, values, where=item)  # a file's axis keeps its place: same run names
             else:
+                spec.grid.pop(key, None)
                 spec.fixed[key] = values[0]
         return spec
 
@@ -169,11 +181,22 @@ class SweepSpec:
         return yaml.safe_dump(self.to_mapping(), sort_keys=False)
 
     # -- the grid --------------------------------------------------------------------------
+    def axis_values(self, key: str) -> list:
+        """The values of grid axis ``key``, a method axis's ``all`` replaced by every registered method."""
+        values = self.grid[key]
+        if key not in METHOD_KEYS or ALL_METHODS not in values:
+            return list(values)
+        from .. import methods  # noqa: F401  (importing it registers every method)
+        from ..registry import METHODS
+
+        expanded = [name for v in values for name in (METHODS.names() if v == ALL_METHODS else [v])]
+        return list(dict.fromkeys(expanded))
+
     def points(self) -> list[GridPoint]:
         """Every combination of the grid values, in axis order (the last axis varies fastest)."""
         keys = list(self.grid)
         points = []
-        for index, combo in enumerate(itertools.product(*(self.grid[k] for k in keys))):
+        for index, combo in enumerate(itertools.product(*(self.axis_values(k) for k in keys))):
             values = dict(zip(keys, combo))
             name = "__".join(f"{_slug(k)}-{_slug(_value_text(k, v))}" for k, v in values.items()) or "run"
             points.append(GridPoint(index=index, values=values, name=name))
@@ -182,7 +205,7 @@ class SweepSpec:
     def point_tree(self, point: GridPoint, *, runs_dir: str | Path) -> dict:
         """The configuration mapping of ``point`` (run into ``runs_dir/<point.name>``)."""
         method = tree_method(self, point)
-        files = [load_yaml(self.base)] if self.base else []
+        files = [load_yaml(base_path(self.base, method))] if self.base else []
         if "config" in point.values:
             files.append(load_yaml(str(point.values["config"])))
         tree: dict = {}
@@ -207,10 +230,14 @@ class SweepSpec:
         ``refused`` (a list), is appended to it as ``(point, message)`` and left out (``--dry-run`` lists them all)."""
         points = self.points()
         methods = {str(tree_method(self, p)) for p in points}
-        unused = sorted(set(self.per_method) - methods)
-        if unused:
-            raise UserError(f"per-method overrides for {', '.join(unused)}, but no point of the sweep runs "
-                            f"{'it' if len(unused) == 1 else 'them'} (methods: {', '.join(sorted(methods))})")
+        # Overrides for a registered method no point runs are a recipe kept for a wider sweep (a shipped
+        # file narrowed with method=a,b); a name no method is registered under is a mistake.
+        from .. import methods as _  # noqa: F401  (importing it registers every method)
+        from ..registry import METHODS
+
+        for name in sorted(set(self.per_method) - methods):
+            if name not in METHODS:
+                METHODS.get(name)  # raises: unknown method, with the available names and a close match
         out = []
         for point in points:
             if point.index % shard[1] != shard[0] - 1:
@@ -232,14 +259,22 @@ def tree_method(spec: SweepSpec, point: GridPoint) -> str:
         for key in ("method.name", "method"):
             if key in source and not isinstance(source[key], dict):
                 return str(source[key])
+    if spec.base and "{method}" in spec.base and "config" not in point.values:
+        raise UserError(f"base '{spec.base}' is named by the method, but the sweep names no method "
+                        f"(set method: in grid or set)")
     for path in (point.values.get("config"), spec.base):
-        if path:
+        if path and "{method}" not in str(path):
             section = load_yaml(str(path)).get("method")
             if isinstance(section, dict) and "name" in section:
                 return str(section["name"])
             if isinstance(section, str):
                 return section
     return "ce"
+
+
+def base_path(base: str, method: str) -> str:
+    """``base`` with ``{method}`` replaced by the point's method (``configs/{method}_sim.yaml``)."""
+    return str(base).replace("{method}", method)
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
