@@ -128,3 +128,21 @@ def test_views_of_uint8_and_float_images_agree():
         assert torch.allclose(a, b, atol=1e-5), view
     expected = (xf - torch.tensor(aug.config.mean).view(1, 3, 1, 1)) / torch.tensor(aug.config.std).view(1, 3, 1, 1)
     assert torch.allclose(aug.eval(x8), expected, atol=1e-6)
+
+
+def test_rand_augment_equals_the_drawn_ops_applied_sample_by_sample_and_keeps_its_input():
+    x = _images(12)
+    before = x.clone()
+    torch.manual_seed(11)
+    choices = torch.randint(0, len(A.RANDAUGMENT_OPS), (2, 12))
+    signs = (torch.randint(0, 2, (2, 12)) * 2 - 1).float()
+    torch.manual_seed(11)
+    out = A.rand_augment(x, num_ops=2, magnitude=10)
+    assert torch.equal(x, before)  # a new tensor: the input batch is not written
+    ops = list(A.RANDAUGMENT_OPS.values())
+    m = 10 / A._MAX_MAGNITUDE
+    for i in range(12):
+        sample = x[i:i + 1]
+        for k in range(2):
+            sample = ops[int(choices[k, i])](sample, m, signs[k, i:i + 1])
+        assert torch.allclose(out[i], sample[0], atol=1e-6), i

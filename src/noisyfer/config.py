@@ -200,6 +200,8 @@ class TrainConfig:
     keep_checkpoints: int = 2
     eval_batch_size: int = 256
     log_every: int = 20
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass

@@ -253,11 +253,13 @@ def rand_augment(images: Tensor, *, num_ops: int, magnitude: float) -> Tensor:
     m = min(max(magnitude / _MAX_MAGNITUDE, 0.0), 1.0)
     choices = torch.randint(0, len(names), (num_ops, n))
     signs = (torch.randint(0, 2, (num_ops, n)) * 2 - 1).to(images.device, images.dtype)
-    out = images
+    # One copy of the batch, then each op writes its own rows in place: within a round the ops' row
+    # sets are disjoint, so every op still reads the rows as the previous round left them.
+    out = images.clone()
     for k in range(num_ops):
         for op_index in choices[k].unique().tolist():
             rows = (choices[k] == op_index).nonzero().flatten().to(images.device)
-            out = out.index_copy(0, rows, RANDAUGMENT_OPS[names[op_index]](out[rows], m, signs[k][rows]))
+            out.index_copy_(0, rows, RANDAUGMENT_OPS[names[op_index]](out[rows], m, signs[k][rows]))
     return out
 
 

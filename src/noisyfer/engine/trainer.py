@@ -83,6 +83,10 @@ class Trainer:
         self.exp: Experiment = build_experiment(cfg, device=self.device)
         self.method = self.exp.method
         self._check_data(resuming)
+        if cfg.train.channels_last:  # conv weights in NHWC: the convolutions' outputs follow
+            self.method.to(memory_format=torch.channels_last)
+        if cfg.train.compile:  # in place, so state_dict keys (checkpoints, bundles) are unchanged
+            self.method.backbone.compile()
         if self.exp.read_report is not None:
             self.exp.read_report.write(self.run.path)  # RUN_DIR/skipped_items.jsonl
         self.labels = self._training_labels(resuming)
