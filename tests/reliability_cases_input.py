@@ -141,6 +141,8 @@ COMMANDS = [
     Case("sweep --out a file", "extra", lambda e: _sweep(e, "--out", e.tmp / "f")[:-2], 2,
          lambda e: f"--out: not a directory: {e.tmp / 'f'}", setup=lambda e: _file(e.tmp / "f"), protect=lambda e: [e.tmp / "f"]),
     Case("sweep with an unknown key", "extra", lambda e: _sweep(e, "train.bogus=1"), 2, "train.bogus"),
+    Case("sweep method=ce method.name=scn,ce", "11", lambda e: _sweep(e, "method=ce", "method.name=scn,ce"), 2,
+         "method.name"),
     Case("sweep with 1e-3 in a grid", "15", lambda e: _sweep(e, "train.lr=1e-3,1e-4", "--dry-run"), 0,
          "train.lr-0.001"),
     Case("sweep --collect of a folder that is no sweep", "extra", lambda e: ["sweep", "--collect", "--out", e.tmp],

@@ -389,13 +389,6 @@ def _note(text: str) -> None:
     tqdm.write(f"noisyfer: {text}", file=sys.stderr)
 
 
-def _fit(trainer: Trainer) -> RunResult:
-    try:
-        return trainer.fit()
-    except KeyboardInterrupt:
-        raise RunInterrupted(trainer.run.path) from None
-
-
 def train(cfg: RunConfig) -> RunResult:
     """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``.
 
@@ -410,15 +403,17 @@ def train(cfg: RunConfig) -> RunResult:
     run = RunDirectory.create(cfg.out, name)
     run.lock()
     try:
-        try:
-            run.write_config(cfg.to_yaml(given=given))
-            trainer = Trainer(cfg, run, resuming=False)
-        except BaseException:
-            run.unlock()
-            run.discard()  # nothing trained yet: leave no directory behind
-            raise
+        run.write_config(cfg.to_yaml(given=given))
+        trainer = Trainer(cfg, run, resuming=False)
+    except BaseException:  # bad data, Ctrl-C while decoding: nothing trained, leave no directory behind
+        run.unlock()
+        run.discard()
+        raise
+    try:
         _note(f"run directory {run.path.resolve()}")
-        return _fit(trainer)
+        return trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(run.path.resolve()) from None
     finally:
         run.unlock()
 
@@ -455,13 +450,12 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> RunResult
             for problem in problems:
                 _note(f"{problem}; resuming from {run.checkpoint_path(epoch).name} instead")
             check_config_identity(state, cfg, where=run.config)
-        try:
-            trainer = Trainer(cfg, run, resuming=True, state=state)
-        except KeyboardInterrupt:
-            raise RunInterrupted(run.path) from None
+        trainer = Trainer(cfg, run, resuming=True, state=state)
         if changed:
             run.write_config(cfg.to_yaml(given=given_paths(text)))
         _note(f"run directory {run.path.resolve()}")
-        return _fit(trainer)
+        return trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(run.path.resolve()) from None
     finally:
         run.unlock()
