@@ -598,9 +598,6 @@ def _check_ranges(cfg: RunConfig) -> None:
     ]
     if cfg.seed < 0:
         raise UserError(f"seed: expected a non-negative integer, got {cfg.seed}")
-    if cfg.noise.kind == "none" and cfg.noise.rate > 0:
-        raise UserError(f"noise.rate={cfg.noise.rate:g} changes nothing with noise.kind=none: set noise.kind "
-                        "(symmetric, uniform, asymmetric, instance or crowd), or leave noise.rate at 0")
     if cfg.data.test_fraction is not None and not 0.0 < cfg.data.test_fraction < 1.0:
         raise UserError(f"data.test_fraction: expected a fraction in (0, 1), got {cfg.data.test_fraction!r}")
     if cfg.data.split_seed < 0:
@@ -615,6 +612,9 @@ def _check_ranges(cfg: RunConfig) -> None:
         if not ok:
             section, name = key.split(".")
             raise UserError(f"{key}: expected {expected}, got {getattr(getattr(cfg, section), name)!r}")
+    if cfg.noise.kind == "none" and cfg.noise.rate > 0:
+        raise UserError(f"noise.rate={cfg.noise.rate:g} changes nothing with noise.kind=none: set noise.kind "
+                        "(symmetric, uniform, asymmetric, instance or crowd), or leave noise.rate at 0")
     if cfg.device != "auto" and not (cfg.device == "cpu" or cfg.device.startswith("cuda") or cfg.device == "mps"):
         raise UserError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
 
