@@ -25,8 +25,9 @@ plt.rcParams.update({"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 
                      "xtick.labelsize": 8, "ytick.labelsize": 8})
 
 
-def png_bytes(fig, *, dpi: int = 100) -> bytes:
-    """PNG of ``fig`` (then closed)."""
+def png_bytes(fig, *, dpi: int = 150) -> bytes:
+    """PNG of ``fig`` (then closed), at 150 dpi: the HTML report shows it at its pixel width up to the page's
+    (a 8-inch figure spans the page), crisp."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)
