@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -214,10 +215,15 @@ def main() -> None:
     torch.manual_seed(0)
     root = Path(args.root)
     label_file = root / "EmoLabel" / "list_patition_label.txt"
+    marker = root / ".noisyfer_bench_fixture"  # only a tree this script wrote is ever deleted
     if not label_file.is_file() or sum(1 for _ in open(label_file)) != args.num_train + args.num_test:
+        if root.exists() and any(root.iterdir()) and not marker.is_file():
+            sys.exit(f"--root {root}: holds other files than a fixture this script wrote, with another number of "
+                     "images; give an empty or new folder (or a RAF-DB copy of --num-train + --num-test images)")
         shutil.rmtree(root, ignore_errors=True)
         start = time.perf_counter()
         write_rafdb(root, num_train=args.num_train, num_test=args.num_test, size=100, workers=workers)
+        marker.touch()
         print(f"fixture: {args.num_train} + {args.num_test} JPEGs of 100x100 written in "
               f"{time.perf_counter() - start:.0f} s to {root}")
     cache = Path(tempfile.mkdtemp(prefix="noisyfer_bench_cache_"))

@@ -41,11 +41,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 import noisyfer
-from noisyfer.config import RunConfig, config_from_args
+from noisyfer.config import RunConfig, config_from_args, load_yaml, resolve_config
 from noisyfer.data.datasets import create_dataset
+from noisyfer.engine.provenance import absolute_paths
 from noisyfer.errors import UserError
 from noisyfer.methods.label_distribution import compare_label_distributions
 from noisyfer.noise import load_noisy_labels
@@ -151,8 +151,9 @@ def pretrain_config(args: argparse.Namespace) -> RunConfig:
     return config_from_args(str(REPO / "configs" / "ce_sim.yaml"), overrides)
 
 
-def _comparable(tree: dict) -> dict:
-    return {k: v for k, v in tree.items() if k not in _IGNORED_KEYS}
+def _comparable(cfg: RunConfig) -> dict:
+    """The configuration as a run stores it (paths absolute, every key resolved), less the ignored keys."""
+    return {k: v for k, v in absolute_paths(cfg)[0].to_dict().items() if k not in _IGNORED_KEYS}
 
 
 def run_one(cfg: RunConfig, *, train: bool = True) -> tuple[dict | None, Path]:
@@ -164,8 +165,8 @@ def run_one(cfg: RunConfig, *, train: bool = True) -> tuple[dict | None, Path]:
     stored_file = path / "config.yaml"
     if not stored_file.is_file():
         raise UserError(f"{path} exists but is not a run directory (no config.yaml); use another --out")
-    stored = yaml.safe_load(stored_file.read_text())
-    if _comparable(stored) != _comparable(yaml.safe_load(cfg.to_yaml())):
+    stored = resolve_config({**load_yaml(stored_file), "resume": None})
+    if _comparable(stored) != _comparable(cfg):
         raise UserError(f"{path} was made with another configuration (compare its config.yaml); use another --out")
     summary_file = path / "summary.json"
     if summary_file.is_file():

@@ -12,7 +12,7 @@ tiny dataset and a tiny trained run built once. Each outcome is classified:
 ``unclear``    another exit status, several error lines, or a line that names neither path nor key
 
 Run ``.venv/bin/python -m tests.reliability_catalogue`` for every case and the counts; the suite runs
-each case in ``tests/test_reliability_catalogue.py``. The cases are in ``tests/reliability_cases.py``.
+each case in ``tests/test_reliability_catalogue.py``. The cases are in ``tests/reliability_cases.py`` and ``tests/reliability_cases_input.py``.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def base_overrides(data: Path) -> list[str]:
 
 
 def run_all() -> list[Outcome]:
-    from tests.reliability_cases import CASES
+    from tests.reliability_cases_input import CASES
 
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="noisyfer-catalogue-") as tmp:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.reliability_catalogue import build_shared, run_case
-from tests.reliability_cases import CASES
+from tests.reliability_cases_input import CASES
 
 
 @pytest.fixture(scope="module")

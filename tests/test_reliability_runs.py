@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -34,10 +33,14 @@ def _metrics(run_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_data_dir, tmp_path_factory):
-    """A finished 3-epoch run (every checkpoint kept) and its overrides."""
+def reference(tmp_path_factory):
+    """A finished 3-epoch run (every checkpoint kept) on 112 faces, and its overrides."""
+    from noisyfer.data.format import save_dataset
+    from tests.conftest import make_tiny_split
+
     out = tmp_path_factory.mktemp("reference")
-    overrides = ["data=noisyfer", f"data.root={tiny_data_dir}", "model.backbone=resnet_tiny", "train.batch_size=32",
+    data = save_dataset({"train": make_tiny_split(112, seed=1), "test": make_tiny_split(35, seed=2)}, out / "data")
+    overrides = ["data=noisyfer", f"data.root={data}", "model.backbone=resnet_tiny", "train.batch_size=16",
                  "train.lr=0.003", "seed=0", "train.epochs=3", "train.keep_checkpoints=0", f"out={out}",
                  "noise.kind=symmetric", "noise.rate=0.3"]
     return noisyfer.train(config_from_args(None, overrides + ["name=reference"])), overrides
@@ -95,34 +98,47 @@ def test_best_model_is_replaced_atomically(tmp_path):
 
 def test_a_second_process_cannot_train_a_locked_run_and_a_killed_one_releases_it(tmp_path):
     run = RunDirectory.create(str(tmp_path), "r")
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom noisyfer.engine.rundir import "
-                               f"RunDirectory\nheld = RunDirectory({str(run.path)!r})\nheld.lock()\nprint('locked', flush=True)\n"
-                               "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    # another process takes the lock as RunDirectory.lock does (plain Python: no torch to import)
+    holder = subprocess.Popen([sys.executable, "-c", f"import fcntl, os, time\nfh = open({str(run.lock_file)!r}, 'a+')\n"
+                               "fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)\nfh.write(f'{os.getpid()}\\n')\n"
+                               "fh.flush()\nprint('locked', flush=True)\ntime.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunBusy, match=rf"another process \(pid {holder.pid}\) is training this run"):
             run.lock()
+        other = RunDirectory(run.path)
+        with pytest.raises(RunBusy):
+            other.lock()
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     run.lock()  # the kernel released the dead process's lock
+    with pytest.raises(RunBusy, match=rf"pid {os.getpid()}"):
+        RunDirectory(run.path).lock()  # and this process's lock holds against a second opener
     run.unlock()
 
 
-def test_ctrl_c_names_the_run_to_resume_and_the_run_directory_is_printed_first(tiny_overrides, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "noisyfer.cli.main", "train", *tiny_overrides, "train.epochs=30",
-                             "name=interrupted"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_ctrl_c_names_the_run_to_resume_and_the_run_directory_is_printed_first(tiny_overrides, tmp_path, capsys):
+    from noisyfer.engine.trainer import Trainer
+
+    real = Trainer._train_epoch
+
+    def interrupted_in_epoch_2(self, epoch, bar):
+        if epoch == 2:
+            raise KeyboardInterrupt  # what Python raises on SIGINT
+        return real(self, epoch, bar)
+
+    with mock.patch.object(Trainer, "_train_epoch", interrupted_in_epoch_2):
+        assert main(["train", *tiny_overrides, "name=interrupted"]) == 130
     run = tmp_path / "runs" / "interrupted"
-    deadline = time.time() + 120
-    while not (run / "checkpoints" / "epoch_001.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    lines = [line for line in err.splitlines() if line.startswith("noisyfer:")]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("noisyfer:")]
     assert lines[0] == f"noisyfer: run directory {run}"
     assert lines[-1] == f"noisyfer: interrupted; the run resumes with: noisyfer train resume={run}"
+    assert (run / "checkpoints" / "epoch_001.pt").is_file()
+    again = RunDirectory(run)
+    again.lock()  # released on the way out
+    again.unlock()
 
 
 def test_config_yaml_stores_absolute_paths_and_eval_works_from_elsewhere(tiny_data_dir, tmp_path, monkeypatch):

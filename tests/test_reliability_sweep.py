@@ -4,39 +4,55 @@ made before a configuration key existed (or with a relative data path) is still 
 from __future__ import annotations
 
 import json
-import shutil
+import sys
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
-from noisyfer.config import absolute_paths, config_from_args
+from noisyfer.config import config_from_args
+from noisyfer.engine.provenance import absolute_paths
 from noisyfer.sweep import SweepSpec, collect_sweep, run_sweep, write_outputs
 from noisyfer.sweep.runner import failure_path, plan_point
 
 
-def test_a_failed_point_is_recorded_and_cleared_when_it_finishes(tiny_data_dir, tmp_path):
-    data = tmp_path / "data"  # missing at first: the point's process fails with one line
-    spec = SweepSpec.from_args(["data=noisyfer", f"data.root={data}", "model.backbone=resnet_tiny",
-                                "train.batch_size=64", "train.epochs=1", "seed=0,1"])
+def _fake_training(script: str):
+    """Points run ``script`` (plain Python, given the run directory) instead of ``noisyfer train``."""
+    def command(item, sweep_dir, device):
+        return [sys.executable, "-c", script, str(item.run_dir)]
+
+    return mock.patch("noisyfer.sweep.runner._command", command)
+
+
+FAIL = "import sys\nprint('epoch 1/1 ...')\nprint('noisyfer: error: data.root: directory not found: /x')\nsys.exit(2)"
+FINISH = ("import json, pathlib, sys\nrun = pathlib.Path(sys.argv[1])\n(run / 'checkpoints').mkdir(parents=True)\n"
+          "(run / 'config.yaml').write_text('seed: 0\\n')\n(run / 'summary.json').write_text(json.dumps("
+          "{'status': 'finished', 'epochs_done': 1, 'accuracy_last': 0.5, 'accuracy_best': 0.5}))")
+
+
+def test_a_failed_point_is_recorded_and_cleared_when_it_finishes(tmp_path):
+    spec = SweepSpec.from_args(["data=noisyfer", "data.root=/x", "train.epochs=1", "seed=0,1"])
     out = tmp_path / "sweep"
-    counts = run_sweep(spec, out, shard=(1, 2), echo=lambda line: None)  # point seed-0 only
+    with _fake_training(FAIL):
+        counts = run_sweep(spec, out, shard=(1, 2), echo=lambda line: None)  # point seed-0 only
     assert counts["failed"] == 1
     record = json.loads(failure_path(out, "seed-0").read_text())
     assert record["exit_status"] == 2 and Path(record["log"]) == (out / "logs" / "seed-0.log").resolve()
-    assert record["message"] == f"noisyfer: error: data.root: directory not found: {data}"
+    assert record["message"] == "noisyfer: error: data.root: directory not found: /x"
 
     rows = collect_sweep(out, spec)
     assert [r["status"] for r in rows] == ["failed", "missing"]
-    assert f"data.root: directory not found: {data}" in rows[0]["failure"] and str(record["log"]) in rows[0]["failure"]
+    assert rows[0]["failure"] == f"exit status 2: {record['message']} (log: {record['log']})"
     groups, tables, _ = write_outputs(rows, out, replicates=spec.replicates)
     assert groups[0]["failed"] == 1 and tables["accuracy_last"].cell(0, 0) == "failed (1/2)"
+    assert "failed (1/2)" in (out / "tables.md").read_text()
 
-    shutil.copytree(tiny_data_dir, data)
-    assert run_sweep(spec, out, shard=(1, 2), echo=lambda line: None)["finished"] == 1
+    with _fake_training(FINISH):
+        assert run_sweep(spec, out, shard=(1, 2), echo=lambda line: None)["finished"] == 1
     assert not failure_path(out, "seed-0").exists()
     rows = collect_sweep(out, spec)
     assert rows[0]["status"] == "finished" and rows[0]["failure"] is None
-    assert write_outputs(rows, out)[1]["accuracy_last"].cell(0, 0).endswith("(n=1/2)")
+    assert write_outputs(rows, out)[1]["accuracy_last"].cell(0, 0) == "50.00 (n=1/2)"
 
 
 def test_a_run_of_an_older_version_with_relative_paths_is_still_the_points_run(tiny_data_dir, tmp_path, monkeypatch):

@@ -103,7 +103,12 @@ def store_entry(directory: Path, splits: dict[str, FERData], info: dict) -> Path
     if directory.is_dir() and any(directory.iterdir()):
         try:
             check_dataset_target(directory, overwrite=True)
-        except DataError:  # an unreadable entry (killed copy, older layout) of this cache: rebuilt
+        except DataError:  # an unreadable entry (a partial copy, an older layout): rebuilt, if it is only that
+            foreign = [p.name for p in directory.iterdir()
+                       if not (p.is_file() and (p.name == "meta.json" or p.name.endswith((".npy", ".npz"))))]
+            if foreign:
+                raise DataError(f"cache entry holds files that are not the cache's ({', '.join(sorted(foreign)[:3])}); "
+                                "move them away or delete the entry", path=directory) from None
             shutil.rmtree(directory)
     return save_dataset(splits, directory, info=info, overwrite=True)
 

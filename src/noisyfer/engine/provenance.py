@@ -3,6 +3,8 @@
 * The **configuration identity**: the resolved configuration without the keys that may change between
   a run and its resumption (:data:`RESUME_FREE_KEYS`), and its SHA-256. Every checkpoint stores both;
   resuming refuses a ``config.yaml`` whose identity differs and names the keys that changed.
+* **Paths** (:data:`PATH_KEYS`) are stored absolute in ``config.yaml``, with the path as given in a
+  comment, so ``eval`` and ``resume`` work from any working directory.
 * The **data fingerprint** (``RUN_DIR/data.json``): per split the number of samples, the image shape,
   the SHA-256 of the labels and a CRC-32 of all image bytes (about a second per GB). Resuming refuses
   changed data; ``noisyfer eval`` refuses it unless told to go on (``--allow-data-change``).
@@ -10,8 +12,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 import zlib
 from typing import Any, Mapping
 
@@ -20,13 +24,52 @@ import numpy as np
 from ..config import RunConfig
 from ..errors import DataError, UserError
 
-__all__ = ["RESUME_FREE_KEYS", "check_config_identity", "check_data_fingerprint", "config_hash", "config_identity",
+__all__ = ["PATH_KEYS", "RESUME_FREE_KEYS", "absolute_paths", "given_paths", "check_config_identity", "check_data_fingerprint", "config_hash", "config_identity",
            "data_fingerprint", "fingerprint_changes"]
 
 #: Keys that may differ between a run and its resumption: ``train.epochs`` and ``device`` (resume
 #: overrides) and the places of files (a dataset moved to another disk; the fingerprint checks it is the same).
 RESUME_FREE_KEYS = ("train.epochs", "device", "resume", "out", "name", "data.root", "data.cache_dir", "noise.file",
                     "noise.probs", "model.pretrained")
+
+
+#: Keys that hold paths of files or folders (stored absolute in a run's ``config.yaml``).
+PATH_KEYS = ("data.root", "data.cache_dir", "noise.file", "noise.probs", "model.pretrained")
+
+
+def given_paths(text: str) -> dict[str, str]:
+    """``{dotted key: path as given}`` from the comments :meth:`RunConfig.to_yaml` wrote in ``text``."""
+    given, section = {}, ""
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        key = stripped.split(":", 1)[0]
+        if indent == 0:
+            section = key
+        marker = "  # as given: "
+        if marker in line and indent in (0, 2):
+            given[f"{section}.{key}" if indent == 2 else key] = line.rsplit(marker, 1)[1]
+    return given
+
+
+def absolute_paths(cfg: RunConfig) -> tuple[RunConfig, dict[str, str]]:
+    """``cfg`` with the relative paths of :data:`PATH_KEYS` made absolute (``~`` expanded), and
+    ``{dotted key: path as given}`` of those that changed; so a run's ``config.yaml`` works from any
+    working directory (``eval``, ``resume``) and still shows what was typed."""
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data), noise=dataclasses.replace(cfg.noise),
+                              model=dataclasses.replace(cfg.model))
+    given = {}
+    for dotted in PATH_KEYS:
+        section, name = dotted.split(".")
+        holder = getattr(cfg, section)
+        value = getattr(holder, name)
+        if not value:
+            continue
+        absolute = os.path.abspath(os.path.expanduser(value))
+        if absolute != value:
+            setattr(holder, name, absolute)
+            given[dotted] = value
+    return cfg, given
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -21,14 +21,15 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..config import RunConfig, absolute_paths, given_paths, load_yaml, parse_override, resolve_config, set_dotted
+from ..config import RunConfig, load_yaml, parse_override, resolve_config, set_dotted
 from ..errors import RunInterrupted, TrainingDiverged, UserError
 from ..methods.base import Method, TrainingSetup
 from .build import Experiment, build_experiment, make_training_labels, resolve_device
 from .loader import TensorLoader
 from .metrics import RunningAgreement, classification_report
 from .optim import Schedule, build_optimizers
-from .provenance import check_config_identity, check_data_fingerprint, config_hash, config_identity, data_fingerprint
+from .provenance import (absolute_paths, check_config_identity, check_data_fingerprint, config_hash, config_identity,
+                         data_fingerprint, given_paths)
 from .rundir import RunDirectory, atomic_write_bytes, default_run_name, dumps, rng_state, set_rng_state
 from .summary import summarize
 
@@ -345,13 +346,6 @@ def _note(text: str) -> None:
     tqdm.write(f"noisyfer: {text}", file=sys.stderr)
 
 
-def _fit(trainer: Trainer) -> RunResult:
-    try:
-        return trainer.fit()
-    except KeyboardInterrupt:
-        raise RunInterrupted(trainer.run.path) from None
-
-
 def train(cfg: RunConfig) -> RunResult:
     """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``.
 
@@ -366,15 +360,17 @@ def train(cfg: RunConfig) -> RunResult:
     run = RunDirectory.create(cfg.out, name)
     run.lock()
     try:
-        try:
-            run.write_config(cfg.to_yaml(given=given))
-            trainer = Trainer(cfg, run, resuming=False)
-        except BaseException:
-            run.unlock()
-            run.discard()  # nothing trained yet: leave no directory behind
-            raise
+        run.write_config(cfg.to_yaml(given=given))
+        trainer = Trainer(cfg, run, resuming=False)
+    except BaseException:  # bad data, Ctrl-C while decoding: nothing trained, leave no directory behind
+        run.unlock()
+        run.discard()
+        raise
+    try:
         _note(f"run directory {run.path.resolve()}")
-        return _fit(trainer)
+        return trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(run.path.resolve()) from None
     finally:
         run.unlock()
 
@@ -411,13 +407,12 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None) -> RunResult
             for problem in problems:
                 _note(f"{problem}; resuming from {run.checkpoint_path(epoch).name} instead")
             check_config_identity(state, cfg, where=run.config)
-        try:
-            trainer = Trainer(cfg, run, resuming=True, state=state)
-        except KeyboardInterrupt:
-            raise RunInterrupted(run.path) from None
+        trainer = Trainer(cfg, run, resuming=True, state=state)
         if changed:
             run.write_config(cfg.to_yaml(given=given_paths(text)))
         _note(f"run directory {run.path.resolve()}")
-        return _fit(trainer)
+        return trainer.fit()
+    except KeyboardInterrupt:
+        raise RunInterrupted(run.path.resolve()) from None
     finally:
         run.unlock()

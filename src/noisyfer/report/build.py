@@ -56,6 +56,9 @@ def write_report(paths: list[str | Path], *, out: str | Path | None = None, feat
     html_path = Path(out) if out else paths[0] / "report.html"
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out: expected a .html file name, got {html_path}")
+    existing = next(p for p in (html_path.parent.absolute(), *html_path.parent.absolute().parents) if p.exists())
+    if not existing.is_dir():  # found before the analyses run, not after
+        raise UserError(f"--out: {existing} is not a directory")
     results: list[Path] = []
     if len(paths) == 1 and (paths[0] / "sweep.yaml").is_file():
         spec = load_sweep_spec(paths[0])

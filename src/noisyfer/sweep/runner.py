@@ -90,7 +90,8 @@ def plan_point(point: GridPoint, config: dict, run_dir: Path) -> Planned:
 def _comparable(tree: dict) -> dict:
     """A configuration with the defaults of this version filled in (keys added since a run started are
     no change) and its paths absolute (as a run's ``config.yaml`` stores them); as is if it does not resolve."""
-    from ..config import absolute_paths, resolve_config
+    from ..config import resolve_config
+    from ..engine.provenance import absolute_paths
 
     try:
         return absolute_paths(resolve_config({**tree, "resume": None}))[0].to_dict()
@@ -188,6 +189,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
     if jobs < 1:
         raise UserError(f"--jobs: expected at least 1, got {jobs}")
     sweep_dir = Path(sweep_dir)
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise UserError(f"--out: not a directory: {sweep_dir}")
     runs_dir = sweep_dir / "runs"
     refused: list | None = [] if dry_run else None  # a dry run lists every refused point; a real run stops at one
     resolved = spec.resolved(runs_dir=runs_dir, shard=shard, refused=refused)

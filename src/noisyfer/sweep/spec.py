@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from ..config import load_yaml, parse_override, resolve_config, set_dotted
+from ..config import leaf_keys, load_yaml, parse_override, resolve_config, set_dotted
 from ..errors import UserError
 
 __all__ = ["DEFAULT_REPLICATES", "GridPoint", "SweepSpec", "parse_shard", "split_grid_value"]
@@ -117,6 +117,10 @@ class SweepSpec:
         if not isinstance(replicates, list) or not all(isinstance(r, str) for r in replicates):
             raise UserError(f"{source}: 'replicates' must be a list of keys, got {replicates!r}")
         spec.replicates = tuple(replicates)
+        try:
+            spec._check_spellings()
+        except UserError as exc:
+            raise UserError(f"{source}: {exc}") from None
         return spec
 
     @classmethod
@@ -149,7 +153,16 @@ class SweepSpec:
                 spec.add_axis(key, values, where=item)
             else:
                 spec.fixed[key] = values[0]
+        spec._check_spellings()
         return spec
+
+    def _check_spellings(self) -> None:
+        """Refuse two spellings of one key (``method=ce method.name=scn,ce``): which was meant is unknown."""
+        seen: dict[str, str] = {}
+        for key, value in [*self.fixed.items(), *((k, v[0]) for k, v in self.grid.items())]:
+            for leaf in leaf_keys(key, value):
+                if seen.setdefault(leaf, key) != key:
+                    raise UserError(f"'{seen[leaf]}' and '{key}' both set {leaf}; give it once")
 
     def add_axis(self, key: str, values: list, *, where: str) -> None:
         if not values:
