@@ -136,7 +136,10 @@ def test_train_on_own_classes_then_cross_dataset_eval_maps_classes_by_name(tmp_p
     assert summary["reference_labels"].startswith("original")
     capsys.readouterr()
 
-    # the same classes, other folder names and another order: mapped by name
+    # the same classes, other folder names and another order: mapped by name; the run's own data need not exist
+    import shutil
+
+    shutil.rmtree(source)
     target = tmp_path / "target"
     write_tree(target, {"c": "NEUTRAL", "a": "positive", "b": "Negative"}, per_class=5, seed=1,
                split_dirs=("train", "test"))
@@ -158,6 +161,7 @@ def test_train_on_own_classes_then_cross_dataset_eval_maps_classes_by_name(tmp_p
     assert "class(es) surprise that the run was not trained on" in capsys.readouterr().err
 
     # --split train says what it scores against, and scores the noisy training labels separately
+    write_tree(source, SENTIMENT, per_class=12)  # the run's own data back, byte for byte
     assert main(["eval", str(result.run_dir), "--split", "train"]) == 0
     printed = capsys.readouterr().out
     assert "train split, scored against the dataset's own training labels (before any injected noise" in printed
