@@ -103,14 +103,15 @@ def confusion_grid_figure(panels: Mapping[str, Sequence], class_names: Sequence[
     return fig
 
 
-def accuracy_curves_figure(curves: Mapping[str, np.ndarray], *, title: str):
-    """Test accuracy, balanced accuracy and training accuracy against given / true labels per epoch."""
+def accuracy_curves_figure(curves: Mapping[str, np.ndarray], *, title: str, reference: str = "true"):
+    """Test accuracy, balanced accuracy and training accuracy against given / reference labels per epoch
+    (``reference``: what the reference labels are, ``true`` on the simulator, ``original`` before injected noise)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     epochs = curves["epoch"]
     for key, label, style in (("test_accuracy", "test accuracy", "-"),
                               ("test_balanced_accuracy", "test balanced accuracy", "--"),
                               ("train_acc_given", "train: prediction = given (noisy) label", "-."),
-                              ("train_acc_true", "train: prediction = true label", ":")):
+                              ("train_acc_true", f"train: prediction = {reference} label", ":")):
         values = curves.get(key)
         if values is not None and np.isfinite(values).any():
             ax.plot(epochs, 100 * values, style, marker="o", markersize=3, label=label)

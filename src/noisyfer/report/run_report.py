@@ -89,7 +89,8 @@ def _results(doc: Document, a: RunAnalyses) -> None:
                                      f"{_pct(s.get('balanced_accuracy_at_best_epoch')) or 'n/a'} %, last "
                                      f"{_pct(s.get('balanced_accuracy_last')) or 'n/a'} %"))
     curves = a.curves
-    _figure(section, accuracy_curves_figure(curves, title=f"{a.run.method}: accuracy per epoch"), "Accuracy per epoch",
+    _figure(section, accuracy_curves_figure(curves, title=f"{a.run.method}: accuracy per epoch",
+                                            reference=_reference(a) or "true"), "Accuracy per epoch",
             "accuracy_curves")
     _figure(section, memorization_figure({a.run.method: curves}, title="Memorization of the wrong training labels"),
             "Memorization", "memorization",
