@@ -21,6 +21,7 @@ Every key is validated: an unknown key, a value of the wrong type or out of rang
 from __future__ import annotations
 
 import dataclasses
+import os
 import difflib
 import math
 import types
