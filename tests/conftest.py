@@ -47,3 +47,36 @@ def tiny_overrides(tiny_data_dir, tmp_path):
         "data=noisyfer", f"data.root={tiny_data_dir}", "model.backbone=resnet_tiny", "train.batch_size=32",
         "train.epochs=2", "train.lr=0.003", f"out={tmp_path / 'runs'}", "seed=0",
     ]
+
+
+# -- the suite writes only to temporary folders -------------------------------------------------------
+_CHECKOUT = __import__("pathlib").Path(__file__).resolve().parent.parent
+_BUILD_LEFTOVERS = (".venv", ".pytest_cache", "__pycache__", ".egg-info", ".eggs")
+
+
+def _untracked() -> set[str] | None:
+    """Untracked and ignored paths of the checkout (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=_CHECKOUT,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    paths = {line[3:] for line in out.splitlines() if line[:2] in ("??", "!!")}
+    return {p for p in paths if not any(part in p for part in _BUILD_LEFTOVERS)}
+
+
+def pytest_sessionstart(session):
+    session.config._untracked_before = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_untracked_before", None)
+    after = _untracked()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        print(f"\nthe test suite wrote into the checkout {_CHECKOUT}: {', '.join(new[:10])}")
+        session.exitstatus = 1

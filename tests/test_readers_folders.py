@@ -97,7 +97,7 @@ def test_csv_header_and_label_errors(tmp_path):
         read("csv", tree.root, tmp_path / "cache")
     skipped = read("csv", tree.root, tmp_path / "cache", on_bad="skip")
     assert [b.line for b in skipped.report.skipped] == [3, 4]
-    assert "neither a class index nor a class name" in skipped.report.skipped[1].reason
+    assert "class 'bored' is not among" in skipped.report.skipped[1].reason  # any name may be a class (data.classes)
 
 
 def test_conversions_to_rgb(tmp_path):

@@ -33,7 +33,8 @@ def test_sweep_file_and_layers(tmp_path, tiny_overrides):
     scn_file.write_text(yaml.safe_dump({"method": {"name": "scn", "margin2": 0.11}, "train": {"lr": 0.02}}))
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({
-        "base": str(base), "set": dict(parse_override(o) for o in tiny_overrides if not o.startswith("out=")),
+        "base": str(base), "set": {**dict(parse_override(o) for o in tiny_overrides if not o.startswith("out=")),
+                                   "noise.kind": "symmetric"},
         "per_method": {"scn": {"method.relabel_epoch": 1}},
         "grid": {"config": [str(base), str(scn_file)], "noise.rate": [0.1]}}))
     spec = SweepSpec.from_args([str(sweep)])

@@ -21,6 +21,7 @@ Every key is validated: an unknown key, a value of the wrong type or out of rang
 from __future__ import annotations
 
 import dataclasses
+import os
 import difflib
 import math
 import types
@@ -441,9 +442,6 @@ def _check_ranges(cfg: RunConfig) -> None:
     ]
     if cfg.seed < 0:
         raise UserError(f"seed: expected a non-negative integer, got {cfg.seed}")
-    if cfg.noise.kind == "none" and cfg.noise.rate > 0:
-        raise UserError(f"noise.rate={cfg.noise.rate:g} changes nothing with noise.kind=none: set noise.kind "
-                        "(symmetric, uniform, asymmetric, instance or crowd), or leave noise.rate at 0")
     if cfg.data.test_fraction is not None and not 0.0 < cfg.data.test_fraction < 1.0:
         raise UserError(f"data.test_fraction: expected a fraction in (0, 1), got {cfg.data.test_fraction!r}")
     if cfg.data.split_seed < 0:
@@ -461,6 +459,9 @@ def _check_ranges(cfg: RunConfig) -> None:
     from .data.folds import check_fold_settings
 
     check_fold_settings(cfg.data.folds, cfg.data.fold)
+    if cfg.noise.kind == "none" and cfg.noise.rate > 0:
+        raise UserError(f"noise.rate={cfg.noise.rate:g} changes nothing with noise.kind=none: set noise.kind "
+                        "(symmetric, uniform, asymmetric, instance or crowd), or leave noise.rate at 0")
     if cfg.device != "auto" and not (cfg.device == "cpu" or cfg.device.startswith("cuda") or cfg.device == "mps"):
         raise UserError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
 

@@ -14,17 +14,22 @@ PAPERS = {
     "004": "Le et al., \u201cUncertainty-aware label distribution learning for FER (LDLVA)\u201d (WACV 2023)",
 }
 
+#: File number -> short name for figure titles (the full title is in :data:`PAPERS`).
+SHORT = {"000": "Chen et al. 2024 (embedding proximity)", "001": "Kim et al. 2023 (SMEC)", "002": "Yan et al. 2022 (LRN)",
+         "003": "Gera et al. 2023 (NCCTFER)", "004": "Le et al. 2023 (LDLVA)"}
+
 _NUMBERED = re.compile(r"\b[Pp]aper (00[0-4])\b")
 
 
-def name_papers(text: str) -> str:
-    """``text`` with every "paper 000" replaced by the paper's citation (first mention) or short name."""
+def name_papers(text: str, *, short: bool = False) -> str:
+    """``text`` with every "paper 000" replaced by the paper's citation with its title (its short name
+    after the first mention, or everywhere with ``short``)."""
     seen: set[str] = set()
 
     def cite(match: re.Match) -> str:
         number = match.group(1)
-        if number in seen:
-            return PAPERS[number].split(", \u201c")[0].split(" et al.")[0] + (" et al." if "et al." in PAPERS[number] else "")
+        if short or number in seen:
+            return SHORT[number]
         seen.add(number)
         return PAPERS[number]
 

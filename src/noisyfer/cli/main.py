@@ -1,5 +1,16 @@
 """``noisyfer`` command line: a thin layer over the Python API.
 
+Conventions every command follows (and a new command, e.g. in its own ``cli/<name>.py`` with an
+``add_parsers(subparsers)`` called from :func:`build_parser`, must follow):
+
+* every argument and option has ``help=`` text (a test walks the parser);
+* the module that builds the parser imports nothing heavy at import time: torch, numpy, matplotlib and
+  noisyfer's engine are imported inside the command function, so ``noisyfer --help``, ``COMMAND --help``
+  and argument errors answer without importing torch (a test checks ``sys.modules``);
+* an output path is ``--out``; user errors raise :class:`~noisyfer.errors.UserError` (one line, exit 2);
+* a command taking ``key=value`` items declares ``set_defaults(trailing="DEST")`` so that items after the
+  options still land in ``DEST``.
+
 Every user error (unknown method, key or dataset, wrong value type, rate outside [0, 1), missing
 path) and every refusal of the file system (read-only or full disk, a file-size limit, a path that is
 not a directory) is printed as one line naming the key or the path, with exit status 2 and no
@@ -70,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder the run directory is created in (the same as out=DIR; default runs)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration (YAML, every key) and exit without training")
-    p.set_defaults(func=commands.train)
+    p.set_defaults(func=commands.train, trailing="items")
 
     p = sub.add_parser("eval", help="evaluate a run's checkpoint on a split, or on another dataset",
                        description="Score a run's weights on its own test or train split, or (with --data or "
@@ -86,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the run's device)")
     p.add_argument("--allow-data-change", action="store_true",
                    help="evaluate even if the split differs from the data the run was trained on (warns)")
-    p.set_defaults(func=commands.evaluate)
+    p.set_defaults(func=commands.evaluate, trailing="settings")
 
     p = sub.add_parser("list", help="list the methods, backbones and datasets; or the options of one",
                        description="Without NAME: every registered method, backbone and dataset. With NAME (a "
@@ -116,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         if not argv or argv[0] in ("-h", "--help"):
             parser.print_help()
             return 0
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        trailing = getattr(args, "trailing", None)  # key=value items may also follow the options
+        if extra and trailing and all("=" in item and not item.startswith("-") for item in extra):
+            setattr(args, trailing, [*getattr(args, trailing), *extra])
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is then reported here, not at interpreter exit
         return status

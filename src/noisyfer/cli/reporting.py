@@ -26,7 +26,7 @@ def add_parsers(subparsers, parser_class=None) -> None:
     p.add_argument("--collect", action="store_true", help="train nothing: only collect results and write tables")
     p.add_argument("--dry-run", action="store_true", help="print what would run, train nothing")
     p.add_argument("--report", action="store_true", help="also write OUT/report.html when done")
-    p.set_defaults(func=sweep)
+    p.set_defaults(func=sweep, trailing="items")
 
     p = subparsers.add_parser("report", help="write an HTML report (and Markdown summary) of a run, a sweep or runs")
     p.add_argument("paths", nargs="+", metavar="DIR", help="a run directory, a sweep directory, or folders of runs")

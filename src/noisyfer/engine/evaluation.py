@@ -7,6 +7,7 @@ matched by name (``Happy`` = ``happiness``), never by position; a class the run 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def evaluate_run(run_dir: str | Path, *, checkpoint: str = "best", split: str = 
         data_tree.setdefault("image_size", None)
         other_cfg = resolve_config({**tree, "data": data_tree, "noise": {}})
     path = run.resolve_checkpoint(checkpoint)
-    exp = build_experiment(cfg, device=resolve_device(cfg.device))
+    exp = _model_only(cfg, run) if other else None
+    exp = exp or build_experiment(cfg, device=resolve_device(cfg.device))
     report_extra: dict = {}
     if other:
         from ..data.datasets import create_dataset, resize_images
@@ -127,6 +129,31 @@ def evaluate_run(run_dir: str | Path, *, checkpoint: str = "best", split: str = 
     out = run.path / f"{prefix}_{split}_{stem}.json"
     atomic_write_bytes(out, (dumps(report, indent=2) + "\n").encode())
     return report, out
+
+
+def _model_only(cfg, run: RunDirectory):
+    """The run's method built from what ``RUN_DIR/data.json`` records (class names, training-set size, image
+    size), without reading the run's own dataset (which need not be present to score another one); None for
+    a run without that file."""
+    from types import SimpleNamespace
+
+    from ..models import create_backbone
+    from .augment import Augmenter
+    from .build import create_method, seed_everything
+
+    if not run.data_fingerprint.is_file():
+        return None
+    train = json.loads(run.data_fingerprint.read_text())["splits"]["train"]
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
+    size = int(train["image_shape"][0])
+    augment = Augmenter(cfg.augment, image_size=size)
+    backbone = create_backbone(cfg.model.backbone, num_classes=None, pretrained=None, **cfg.model.options)
+    method = create_method(cfg.method, backbone=backbone, num_classes=len(train["class_names"]),
+                           num_train=int(train["num_samples"]), options=cfg.method_options, augment=augment,
+                           image_size=size)
+    return SimpleNamespace(method=method.to(device), device=device, augment=augment,
+                           class_names=tuple(train["class_names"]), image_size=size)
 
 
 def _other_train_labels(run_path: Path, data, preds: np.ndarray) -> dict:

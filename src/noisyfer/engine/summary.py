@@ -13,14 +13,14 @@ import numpy as np
 LAST_K = 5
 
 #: The one label of each summary metric, used by the terminal table, the report and the sweep tables.
-#: ``{k}``: epochs averaged; ``{reference}``: what the training predictions are compared with.
+#: ``{epochs}``: the epochs averaged ("5 epochs"); ``{reference}``: what the training predictions are compared with.
 METRIC_LABELS = {
     "accuracy_best": "test accuracy, best epoch (SCN, DMUE, LDLVA, SMEC convention)",
     "accuracy_last": "test accuracy, last epoch (RUL, EAC, embedding-proximity convention)",
-    "accuracy_last5": "test accuracy, mean of the last {k} epochs (NCCTFER convention)",
+    "accuracy_last5": "test accuracy, mean of the last {epochs} (NCCTFER convention)",
     "balanced_accuracy_best": "balanced accuracy, best over epochs (SMEC)",
     "balanced_accuracy_last": "balanced accuracy, last epoch",
-    "balanced_accuracy_last5": "balanced accuracy, mean of the last {k} epochs",
+    "balanced_accuracy_last5": "balanced accuracy, mean of the last {epochs}",
     "best_epoch": "best epoch",
     "train_acc_given_last": "training predictions = given (noisy) labels, last epoch",
     "train_acc_true_last": "training predictions = {reference} labels, last epoch",
@@ -34,7 +34,7 @@ def metric_label(key: str, summary: dict | None = None) -> str:
     summary = summary or {}
     k = min(LAST_K, summary.get("epochs_done") or LAST_K)
     reference = summary.get("reference_labels", "true")
-    return METRIC_LABELS.get(key, key).format(k=k, reference=reference)
+    return METRIC_LABELS.get(key, key).format(epochs=f"{k} epoch{'s' if k != 1 else ''}", reference=reference)
 
 
 def _mean_last(values: list[float], k: int = LAST_K) -> float:

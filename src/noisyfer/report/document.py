@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
-__all__ = ["Document", "Figure", "Section", "Table"]
+__all__ = ["Document", "Figure", "Section", "Table", "progress"]
+
+
+@contextlib.contextmanager
+def progress(phase: str) -> Iterator[None]:
+    """``report: PHASE ...`` on stderr before a phase of a report and ``done in N s`` after it: a report of
+    a large run or sweep takes minutes, and says what it is doing meanwhile."""
+    print(f"report: {phase} ...", file=sys.stderr, flush=True)
+    started = time.time()
+    yield
+    print(f"report: {phase} done in {time.time() - started:.1f} s", file=sys.stderr, flush=True)
 
 
 @dataclass

@@ -25,8 +25,9 @@ plt.rcParams.update({"figure.dpi": 100, "axes.titlesize": 11, "axes.labelsize": 
                      "xtick.labelsize": 8, "ytick.labelsize": 8})
 
 
-def png_bytes(fig, *, dpi: int = 100) -> bytes:
-    """PNG of ``fig`` (then closed)."""
+def png_bytes(fig, *, dpi: int = 150) -> bytes:
+    """PNG of ``fig`` (then closed), at 150 dpi: the HTML report shows it at its pixel width up to the page's
+    (a 8-inch figure spans the page), crisp."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)
@@ -102,14 +103,15 @@ def confusion_grid_figure(panels: Mapping[str, Sequence], class_names: Sequence[
     return fig
 
 
-def accuracy_curves_figure(curves: Mapping[str, np.ndarray], *, title: str):
-    """Test accuracy, balanced accuracy and training accuracy against given / true labels per epoch."""
+def accuracy_curves_figure(curves: Mapping[str, np.ndarray], *, title: str, reference: str = "true"):
+    """Test accuracy, balanced accuracy and training accuracy against given / reference labels per epoch
+    (``reference``: what the reference labels are, ``true`` on the simulator, ``original`` before injected noise)."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     epochs = curves["epoch"]
     for key, label, style in (("test_accuracy", "test accuracy", "-"),
                               ("test_balanced_accuracy", "test balanced accuracy", "--"),
                               ("train_acc_given", "train: prediction = given (noisy) label", "-."),
-                              ("train_acc_true", "train: prediction = true label", ":")):
+                              ("train_acc_true", f"train: prediction = {reference} label", ":")):
         values = curves.get(key)
         if values is not None and np.isfinite(values).any():
             ax.plot(epochs, 100 * values, style, marker="o", markersize=3, label=label)

@@ -89,7 +89,7 @@ def cam_grid_figure(images: np.ndarray, columns: Mapping[str, np.ndarray | None]
 
 
 def distance_bars_figure(images: np.ndarray, distances: Mapping[str, np.ndarray], *, class_names: Sequence[str],
-                         given: Sequence[int], true: Sequence[int] | None,
+                         given: Sequence[int], true: Sequence[int] | None, reference: str = "true",
                          relabeled: Mapping[str, Sequence[int | None]],
                          title: str):
     """Paper 000 Fig. 4: per chosen sample, bars of its feature's distance to every class center.
@@ -105,7 +105,7 @@ def distance_bars_figure(images: np.ndarray, distances: Mapping[str, np.ndarray]
     for i in range(s):
         axes[i, 0].imshow(images[i])
         truth = None if true is None else int(true[i])
-        label = f"given: {class_names[int(given[i])]}" + ("" if truth is None else f"\ntrue: {class_names[truth]}")
+        label = f"given: {class_names[int(given[i])]}" + ("" if truth is None else f"\n{reference}: {class_names[truth]}")
         axes[i, 0].set_xlabel(label, fontsize=7)
         _off(axes[i, 0])
         for j, (name, dist) in enumerate(distances.items(), start=1):
@@ -125,7 +125,10 @@ def distance_bars_figure(images: np.ndarray, distances: Mapping[str, np.ndarray]
             if j == 1:
                 ax.set_ylabel("distance", fontsize=7)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("C2", "C1", "gold", "C0")]
-    fig.legend(handles, ["true class", "given label", "relabeled to", "other"], loc="lower center", ncol=4,
+    names = [f"{reference} class", "given label", "relabeled to", "other"]
+    if true is None:  # no reference labels: no colour, no legend entry for them
+        handles, names = handles[1:], names[1:]
+    fig.legend(handles, names, loc="lower center", ncol=len(names),
                fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
@@ -133,7 +136,7 @@ def distance_bars_figure(images: np.ndarray, distances: Mapping[str, np.ndarray]
 
 
 def relabel_history_figure(images: np.ndarray, counts: np.ndarray, *, class_names: Sequence[str],
-                           given: Sequence[int], true: Sequence[int] | None, title: str):
+                           given: Sequence[int], true: Sequence[int] | None, title: str, reference: str = "true"):
     """Paper 000 Fig. 3: faces relabeled back and forth, with how many times each went to each class."""
     s = len(images)
     fig, axes = plt.subplots(s, 2, figsize=(6.0, 1.3 * s + 0.6), squeeze=False, gridspec_kw={"width_ratios": [1, 3]})
@@ -149,9 +152,10 @@ def relabel_history_figure(images: np.ndarray, counts: np.ndarray, *, class_name
         ax.set_yticks(y, class_names, fontsize=6)
         ax.invert_yaxis()
         ax.tick_params(axis="x", labelsize=6)
-        truth = "" if true is None else f", true {class_names[int(true[i])]}"
+        truth = "" if true is None else f", {reference} {class_names[int(true[i])]}"
         ax.set_title(f"given {class_names[int(given[i])]}{truth}", fontsize=7)
-    axes[-1, 1].set_xlabel("times relabeled to the class (green = true class)", fontsize=7)
+    axes[-1, 1].set_xlabel("times relabeled to the class" + ("" if true is None else f" (green = {reference} class)"),
+                           fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -168,14 +172,14 @@ def sample_grid_figure(images: np.ndarray, captions: Sequence[str], *, title: st
     """A grid of faces with a caption each (a red frame where ``highlight`` is true)."""
     n = len(images)
     rows = max(1, -(-n // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, 1.75 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.95 * rows + 0.4), squeeze=False)
     for k, ax in enumerate(axes.flat):
         _off(ax)
         if k >= n:
             ax.axis("off")
             continue
         ax.imshow(images[k])
-        ax.set_xlabel(captions[k], fontsize=6)
+        ax.set_xlabel(captions[k], fontsize=7.5)
         if highlight is not None and highlight[k]:
             for spine in ax.spines.values():
                 spine.set_edgecolor("red")

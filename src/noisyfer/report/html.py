@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..cli.tables import format_cell
 from ..engine.rundir import atomic_write_bytes
+from ..papers import name_papers
 from .document import Document, Table
 
 __all__ = ["render_html", "write_html"]
@@ -33,7 +34,7 @@ td:first-child, th:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
 td.na { color: #8a94a3; }
 figure { margin: 10px 0 18px 0; }
-figure img { max-width: 100%; border: 1px solid #e3e7ee; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e3e7ee; }
 figcaption { font-size: 12px; color: #4a5566; margin-top: 4px; }
 p.note { font-size: 13px; color: #4a5566; }
 pre { background: #f6f8fa; padding: 8px 12px; font-size: 12px; overflow-x: auto; }
@@ -41,7 +42,8 @@ pre { background: #f6f8fa; padding: 8px 12px; font-size: 12px; overflow-x: auto;
 
 
 def _e(text) -> str:
-    return html.escape(str(text))
+    """Escaped text, the papers named by title (never by the project's file numbers)."""
+    return html.escape(name_papers(str(text)))
 
 
 def _table(table: Table) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..cli.tables import markdown_table
 from ..engine.rundir import atomic_write_bytes
+from ..papers import name_papers
 from .document import Document
 
 __all__ = ["render_markdown", "write_markdown"]
@@ -33,7 +34,9 @@ def render_markdown(doc: Document, *, figure_dir: str | None = None) -> str:
                 lines += [f"Figure: {fig.title} (in the HTML report)", ""]
             else:
                 lines += [f"![{fig.title}]({figure_dir}/{fig.name}.png)", ""]
-    return "\n".join(lines)
+            if fig.caption:
+                lines += [f"_{fig.caption}_", ""]
+    return name_papers("\n".join(lines))  # the papers by title, not by the project's file numbers
 
 
 def write_markdown(doc: Document, path: str | Path, *, with_figures: bool = True) -> Path:

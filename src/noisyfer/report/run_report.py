@@ -9,8 +9,9 @@ from ..analysis.embedding import tsne
 from ..analysis.relabel_targets import relabel_target_counts
 from ..engine.summary import metric_label
 from ..errors import NoisyferError
+from ..papers import SHORT
 from .analyses import RunAnalyses
-from .document import Document, Figure, Section, Table
+from .document import Document, Figure, Section, Table, progress
 from .figures import (accuracy_curves_figure, confusion_figure, memorization_figure, per_class_figure, png_bytes,
                       relabel_activity_figure, score_histogram_figure)
 from .figures_images import (cam_grid_figure, distance_bars_figure, relabel_history_figure, sample_grid_figure,
@@ -21,6 +22,15 @@ __all__ = ["SUMMARY_ROWS", "build_run_report", "compactness_table", "detection_t
 #: The summary rows of a run report, labelled as in the terminal (:data:`noisyfer.engine.summary.METRIC_LABELS`).
 SUMMARY_ROWS = ("accuracy_best", "accuracy_last", "accuracy_last5", "balanced_accuracy_best", "balanced_accuracy_last",
                 "train_acc_given_last", "train_acc_true_last", "noisy_memorized_last", "noisy_corrected_last")
+
+
+def _reference(a: RunAnalyses) -> str | None:
+    """What the run's reference labels are called: ``true`` (simulator), ``original`` (before noisyfer's
+    injected noise), None (real data as given: nothing is known to be right or wrong)."""
+    true, what = a.truth
+    if true is None:
+        return None
+    return "true" if "true_label" in (what or "") else "original"
 
 
 def _figure(section: Section, fig, title: str, name: str, caption: str | None = None) -> None:
@@ -79,12 +89,15 @@ def _results(doc: Document, a: RunAnalyses) -> None:
                                      f"{_pct(s.get('balanced_accuracy_at_best_epoch')) or 'n/a'} %, last "
                                      f"{_pct(s.get('balanced_accuracy_last')) or 'n/a'} %"))
     curves = a.curves
-    _figure(section, accuracy_curves_figure(curves, title=f"{a.run.method}: accuracy per epoch"), "Accuracy per epoch",
+    _figure(section, accuracy_curves_figure(curves, title=f"{a.run.method}: accuracy per epoch",
+                                            reference=_reference(a) or "true"), "Accuracy per epoch",
             "accuracy_curves")
     _figure(section, memorization_figure({a.run.method: curves}, title="Memorization of the wrong training labels"),
             "Memorization", "memorization",
-            "Among training samples whose given label is wrong: share predicted as that wrong label (memorized) "
-            "and as the true label (corrected), during each training epoch.")
+            f"Among training samples whose given label differs from the {_reference(a)} label: share predicted as "
+            f"the given label (memorized) and as the {_reference(a)} label (corrected), during each training epoch."
+            if _reference(a) else "n/a: which training labels are wrong is unknown for this data (no simulator, "
+            "no noise injected by noisyfer), so memorization cannot be measured.")
     _figure(section, per_class_figure(names, {"best epoch": best, "last epoch": last}, title="Per-class test accuracy"),
             "Per-class accuracy", "per_class")
     if s.get("confusion_last"):
@@ -120,8 +133,8 @@ def _relabel(doc: Document, a: RunAnalyses) -> None:
     true = a.truth[0]
     _figure(section, relabel_history_figure(a.run.train.images[chosen], counts, class_names=a.run.class_names,
                                             given=a.run.given_labels[chosen],
-                                            true=None if true is None else true[chosen],
-                                            title=f"Paper 000 Fig. 3: {how}"), "Relabel histories", "relabel_history")
+                                            true=None if true is None else true[chosen], reference=_reference(a) or "true",
+                                            title=f"{SHORT['000']}, Fig. 3: {how}"), "Relabel histories", "relabel_history")
 
 
 def _fidelity(doc: Document, a: RunAnalyses) -> None:
@@ -147,28 +160,28 @@ def _features(doc: Document, a: RunAnalyses, *, tsne_samples: int) -> None:
     names, run = a.run.class_names, a.run
     section.note(f"weights: {model.checkpoint.name} (epoch {model.epoch}); features = pooled last feature map")
     section.tables.append(compactness_table({run.method: a.compactness}, names,
-                                            "Cluster compactness of test features (paper 000, Table 2)"))
+                                            f"Cluster compactness of test features ({SHORT['000']}, Table 2)"))
     points, idx = tsne(a.test_outputs[0], seed=0, max_samples=tsne_samples)
     _figure(section, tsne_figure({run.method: (points, run.test.labels[idx])}, class_names=names,
-                                 title="t-SNE of test features (paper 000, Fig. 5)"), "t-SNE", "tsne")
+                                 title=f"t-SNE of test features ({SHORT['000']}, Fig. 5)"), "t-SNE", "tsne")
     chosen, how = a.chosen_training_samples(6)
     relabeled = list(a.history[-1, chosen]) if a.history is not None else [None] * len(chosen)
     true = a.truth[0]
     _figure(section, distance_bars_figure(run.train.images[chosen], {run.method: a.distances_to_centers(chosen)},
                                           class_names=names, given=run.given_labels[chosen],
-                                          true=None if true is None else true[chosen],
+                                          true=None if true is None else true[chosen], reference=_reference(a) or "true",
                                           relabeled={run.method: relabeled},
-                                          title=f"Distances to class centers (paper 000, Fig. 4): {how}"),
+                                          title=f"Distances to class centers ({SHORT['000']}, Fig. 4): {how}"),
             "Distance to class centers", "distances")
     from ..analysis.features import class_activation_maps, grad_cams
 
     faces = a.chosen_test_faces()
     images = run.test.images[faces]
     logits = a.test_outputs[1][faces]
-    rows = [f"true {names[run.test.labels[i]]}\npred {names[p]}" for i, p in zip(faces, logits.argmax(1))]
+    rows = [f"label {names[run.test.labels[i]]}\npred {names[p]}" for i, p in zip(faces, logits.argmax(1))]
     cam = class_activation_maps(model, images)
     _figure(section, cam_grid_figure(images, {"CAM (fc)": cam, "Grad-CAM": grad_cams(model, images)}, row_labels=rows,
-                                     title="Class activation maps of the predicted class (paper 001, Fig. 4)"),
+                                     title=f"Class activation maps of the predicted class ({SHORT['001']}, Fig. 4)"),
             "CAM and Grad-CAM", "cams",
             None if cam is not None else "CAM n/a: the method's prediction is not its fc classifier on pooled features")
     moved = a.relabeled_samples(6)
@@ -177,10 +190,10 @@ def _features(doc: Document, a: RunAnalyses, *, tsne_samples: int) -> None:
         columns = {"given label": grad_cams(model, imgs, run.given_labels[moved]),
                    "relabeled to": grad_cams(model, imgs, a.history[-1, moved])}
         if true is not None:
-            columns["true class"] = grad_cams(model, imgs, true[moved])
+            columns[f"{_reference(a)} class"] = grad_cams(model, imgs, true[moved])
         rows = [f"given {names[g]}\nnow {names[n]}" for g, n in zip(run.given_labels[moved], a.history[-1, moved])]
         _figure(section, cam_grid_figure(imgs, columns, row_labels=rows,
-                                         title="Grad-CAM of relabeled faces per label (paper 000, Fig. 6b)"),
+                                         title=f"Grad-CAM of relabeled faces per label ({SHORT['000']}, Fig. 6b)"),
                 "Grad-CAM of relabeled faces", "gradcam_relabeled")
 
 
@@ -210,12 +223,14 @@ def build_run_report(run_dir, *, features: bool = True, checkpoint: str = "best"
     """The :class:`Document` of one run (``features=False`` skips everything that loads the weights)."""
     a = RunAnalyses(run_dir, checkpoint=checkpoint, device=device)
     doc = Document(title=f"noisyfer run report: {a.run.path.name}")
-    _header(doc, a)
-    _results(doc, a)
-    _detection(doc, a)
-    _relabel(doc, a)
-    _fidelity(doc, a)
+    phases = [("header", lambda: _header(doc, a)), ("results", lambda: _results(doc, a)),
+              ("noise detection", lambda: _detection(doc, a)), ("relabel inconsistency", lambda: _relabel(doc, a)),
+              ("label-distribution fidelity", lambda: _fidelity(doc, a))]
     if features:
-        _features(doc, a, tsne_samples=tsne_samples)
-        suspects_section(doc, a, top=top)
+        phases += [("features: compactness, t-SNE, distances, CAMs",
+                    lambda: _features(doc, a, tsne_samples=tsne_samples)),
+                   ("suspected mislabels", lambda: suspects_section(doc, a, top=top))]
+    for step, (name, build) in enumerate(phases, 1):
+        with progress(f"{step}/{len(phases)} {name}"):
+            build()
     return doc

@@ -5,6 +5,7 @@ chosen training samples to the class centers (Fig. 4), and CAM / Grad-CAM of cho
 
 from __future__ import annotations
 
+from ..papers import SHORT
 from ..analysis.embedding import tsne
 from ..errors import NoisyferError
 from .document import Document, Figure
@@ -46,12 +47,12 @@ def features_sections(doc: Document, g, *, class_names, device, tsne_samples: in
             continue
         section.note("One run per method (its lowest seed), best-epoch weights; features = pooled last feature map.")
         section.tables.append(compactness_table({k: a.compactness for k, a in runs.items()}, class_names,
-                                                "Cluster compactness of test features (paper 000, Table 2)"))
+                                                f"Cluster compactness of test features ({SHORT['000']}, Table 2)"))
         panels = {}
         for label, a in runs.items():
             points, idx = tsne(a.test_outputs[0], seed=0, max_samples=tsne_samples)
             panels[label] = (points, a.run.test.labels[idx])
-        section.figures.append(Figure("t-SNE of test features (paper 000, Fig. 5)", png_bytes(
+        section.figures.append(Figure(f"t-SNE of test features ({SHORT['000']}, Fig. 5)", png_bytes(
             tsne_figure(panels, class_names=class_names, title=f"t-SNE of test features, noise {column}")),
             name=f"tsne_{j}"))
         chooser = next((a for a in runs.values() if a.history is not None), next(iter(runs.values())))
@@ -66,7 +67,7 @@ def features_sections(doc: Document, g, *, class_names, device, tsne_samples: in
             fig = distance_bars_figure(chooser.run.train.images[chosen], distances, class_names=class_names,
                                        given=chooser.run.given_labels[chosen],
                                        true=None if true is None else true[chosen], relabeled=relabeled,
-                                       title=f"Distances to class centers (paper 000, Fig. 4), noise {column}: {how}")
+                                       title=f"Distances to class centers ({SHORT['000']}, Fig. 4), noise {column}: {how}")
             section.figures.append(Figure("Distances of chosen training samples to the class centers", png_bytes(fig),
                                           name=f"distances_{j}"))
         else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from ..analysis.rundata import RunData
 from ..errors import NoisyferError
+from ..papers import SHORT
 from ..sweep.aggregate import METRICS, aggregate, mean_std, paper_table, table_layout
 from .analyses import RunAnalyses
-from .document import Document, Figure, Section, Table
+from .document import Document, Figure, Section, Table, progress
 from .figures import (confusion_grid_figure, memorization_figure, png_bytes, relabel_activity_figure,
                       sweep_lines_figure)
 
@@ -203,7 +204,7 @@ def _curves(doc: Document, g: RunGroups, *, device) -> None:
         if relabels:
             _figure(section, relabel_activity_figure(relabels, title=f"Noise {column}: relabels per epoch"),
                     f"Relabel activity, noise {column}", f"relabels_{j}",
-                    "relabel inconsistency (paper 000): samples relabeled, and relabeled back to an earlier label")
+                    "relabel inconsistency (" + SHORT["000"] + "): samples relabeled, and relabeled back to an earlier label")
 
 
 def build_sweep_report(rows: list[dict], *, title: str, source: str, replicates=("seed", "noise.seed"),
@@ -217,16 +218,21 @@ def build_sweep_report(rows: list[dict], *, title: str, source: str, replicates=
         data = RunData(r["run_dir"])
         per_class[r["run_dir"]] = data.summary.get("per_class_accuracy_last")
         class_names = class_names or data.class_names
-    _overview(doc, rows, source)
-    groups = _tables(doc, rows, replicates)
-    _lines(doc, groups)
+    with progress("1/5 tables and lines"):
+        _overview(doc, rows, source)
+        groups = _tables(doc, rows, replicates)
+        _lines(doc, groups)
     g = RunGroups(rows, replicates=replicates)
-    _per_class(doc, g, class_names, per_class)
-    _analyses(doc, g, device=device)
-    _curves(doc, g, device=device)
+    with progress("2/5 per-class accuracy"):
+        _per_class(doc, g, class_names, per_class)
+    with progress("3/5 noise detection and relabeling"):
+        _analyses(doc, g, device=device)
+    with progress("4/5 curves"):
+        _curves(doc, g, device=device)
     if features and finished:
         from .sweep_features import features_sections
 
-        features_sections(doc, g, class_names=class_names, device=device, tsne_samples=tsne_samples)
+        with progress("5/5 features: compactness, t-SNE, distances, CAMs (loads each method's weights)"):
+            features_sections(doc, g, class_names=class_names, device=device, tsne_samples=tsne_samples)
     return doc
 

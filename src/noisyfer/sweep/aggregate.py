@@ -31,7 +31,7 @@ __all__ = ["METRIC_TITLES", "PaperTable", "aggregate", "identity_fields", "mean_
 
 METRIC_TITLES = {
     "accuracy_best": "test accuracy (%), best epoch (SCN, DMUE, LDLVA, SMEC convention)",
-    "accuracy_last": "test accuracy (%), last epoch (RUL, EAC, paper 000 convention)",
+    "accuracy_last": "test accuracy (%), last epoch (RUL, EAC, embedding-proximity convention)",
     "accuracy_last5": "test accuracy (%), mean of the last 5 epochs (NCCTFER convention)",
     "balanced_accuracy_best": "balanced accuracy (%), best over epochs (SMEC)",
     "balanced_accuracy_last": "balanced accuracy (%), last epoch",
