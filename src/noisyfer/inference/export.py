@@ -105,10 +105,8 @@ def export(source: str | os.PathLike, out: str | os.PathLike, *, format: str | N
 
 
 def _check_template(name: str) -> None:
-    try:
-        from ..faces import ALIGN_TEMPLATES
-    except ImportError:  # the face package is optional for exporting
-        return
+    from ..faces import ALIGN_TEMPLATES
+
     if name not in ALIGN_TEMPLATES:
         raise UserError(f"--template: unknown alignment template '{name}'; available: {', '.join(ALIGN_TEMPLATES)}")
 
