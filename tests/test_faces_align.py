@@ -8,7 +8,7 @@ from PIL import Image
 
 from noisyfer.data.datasets import resize_images
 from noisyfer.errors import UserError
-from noisyfer.faces import (ALIGN_TEMPLATES, BOX_SCALE, Face, align_face, align_faces, alignment_matrix,
+from noisyfer.faces import (ALIGN_TEMPLATES, BOX_FRAMING, Face, align_face, align_faces, alignment_matrix,
                             create_detector, read_image, similarity_transform)
 from noisyfer.faces.align import warp
 
@@ -67,8 +67,9 @@ def test_box_and_whole_image_crops():
     image = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
     face = Face(box=[10, 20, 50, 40], score=1.0)  # 40 x 20: squared to 40, times the template's margin
     m = alignment_matrix(image.shape, face, size=50, template="rafdb")
-    s = 50 / (40 * BOX_SCALE["rafdb"])
-    np.testing.assert_allclose(m, [[s, 0, 25 - s * 30], [0, s, 25 - s * 30]])
+    enlarge, centre_y = BOX_FRAMING["rafdb"]
+    s = 50 / (40 * enlarge)  # the box centre (30, 30) goes to (25, 50 * centre_y)
+    np.testing.assert_allclose(m, [[s, 0, 25 - s * 30], [0, s, 50 * centre_y - s * 30]])
     whole = create_detector("none").detect([image])[0][0]
     np.testing.assert_array_equal(align_face(image, whole, size=32), resize_images(image[None], 32)[0])
     square = image[:48, :48]

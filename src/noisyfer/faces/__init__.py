@@ -10,12 +10,13 @@
     crops = align_faces([image], [faces], size=100)      # (n_faces, 100, 100, 3) uint8, RAF-DB framing
 """
 
-from .align import ALIGN_TEMPLATES, BOX_SCALE, align_face, align_faces, alignment_matrix, similarity_transform
+from .align import ALIGN_TEMPLATES, BOX_FRAMING, align_face, align_faces, alignment_matrix, similarity_transform
 from .detectors import DETECTORS, FaceDetector, create_detector, detector_names
 from .face import LANDMARK_NAMES, Face
 from .images import as_rgb, read_image
+from . import haar, mtcnn  # noqa: E402,F401  (register the detectors: DETECTORS is complete on import)
 
 __all__ = [
-    "ALIGN_TEMPLATES", "BOX_SCALE", "DETECTORS", "Face", "FaceDetector", "LANDMARK_NAMES", "align_face", "align_faces",
+    "ALIGN_TEMPLATES", "BOX_FRAMING", "DETECTORS", "Face", "FaceDetector", "LANDMARK_NAMES", "align_face", "align_faces",
     "alignment_matrix", "as_rgb", "create_detector", "detector_names", "read_image", "similarity_transform",
 ]
