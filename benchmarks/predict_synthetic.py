@@ -6,8 +6,8 @@ Usage::
 
 RUN_DIR is a run trained on ``data=synthetic``; its test split is regenerated from the run's
 configuration (the simulator's cache). Each test image is upscaled ``--upscale`` times (bicubic) and
-given to ``Recognizer.predict`` with each detector (largest face): with ``none`` the whole image is
-the face, as in evaluation; with ``mtcnn`` / ``haar`` the face must be found, then aligned to the
+given to ``Recognizer.predict`` with each detector (largest face): with ``none`` the original image
+is the face, as in evaluation; with ``mtcnn`` / ``haar`` the face must be found, then aligned to the
 bundle's template (``rafdb``) at the model's input size. Prints the faces found and the accuracy
 against the simulator's true labels, over the faces found and over all images (a missed face counts
 as wrong).
@@ -45,8 +45,9 @@ def main() -> None:
     for name in args.detectors:
         rec = load(args.run_dir, detector=name, device="cpu")
         predictions = []
-        for start in range(0, len(big), 32):
-            predictions += rec.predict_many(big[start:start + 32], largest=True)
+        inputs = list(images) if name == "none" else big  # none: the images as evaluated
+        for start in range(0, len(inputs), 32):
+            predictions += rec.predict_many(inputs[start:start + 32], largest=True)
         found = np.array([bool(p) for p in predictions])
         labels = np.array([p[0].label_index if p else -1 for p in predictions])
         correct = labels == truth

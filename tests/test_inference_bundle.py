@@ -133,3 +133,19 @@ def test_not_a_bundle_is_a_user_error(tmp_path):
         read_bundle(junk)
     with pytest.raises(UserError, match="model not found"):
         load_bundle(tmp_path / "missing.pt")
+
+
+def test_export_command_writes_a_bundle_and_torchscript(ce_run, tmp_path, capsys):
+    from noisyfer.cli.main import main
+
+    run_dir, _, _ = ce_run
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.pt")]) == 0
+    printed = capsys.readouterr().out
+    assert "ce on resnet_tiny, 7 classes, input 32x32, template rafdb" in printed
+    assert read_bundle(tmp_path / "m.pt").metadata["summary"]["run_dir"] == str(run_dir)
+    assert main(["export", str(tmp_path / "m.pt"), "--out", str(tmp_path / "m.ts")]) == 0
+    traced = torch.jit.load(str(tmp_path / "m.ts"))
+    logits, probs = traced(torch.zeros(3, 3, SIZE, SIZE, dtype=torch.uint8))
+    assert logits.shape == probs.shape == (3, 7)
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.pt"), "--template", "nope"]) == 2
+    assert "unknown alignment template 'nope'" in capsys.readouterr().err

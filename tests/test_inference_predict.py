@@ -171,3 +171,18 @@ def test_no_face_row_bad_files_and_annotations(synth_run, tmp_path, capsys):
 
     status = main(["predict", str(run_dir), str(tmp_path / "missing.png"), "--out", str(out), "--quiet"])
     assert status == 2 and "input not found" in capsys.readouterr().err
+
+
+def test_face_tracks_follow_boxes_and_smooth_per_track():
+    from noisyfer.inference.video import FaceTracks
+
+    tracks = FaceTracks(factor=0.75)
+    left, right = [0, 0, 10, 10], [50, 0, 60, 10]
+    ids, probs = tracks.update(np.array([left, right]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert ids == [0, 1] and probs.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    # the faces come in the other order and moved a little: each keeps its track and its own average
+    ids, probs = tracks.update(np.array([[51, 0, 61, 10], [1, 0, 11, 10]]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert ids == [1, 0]
+    np.testing.assert_allclose(probs, [[0.25, 0.75], [0.75, 0.25]])
+    ids, _ = tracks.update(np.array([[200, 200, 210, 210]]), np.array([[0.5, 0.5]]))
+    assert ids == [2]  # no overlap: a new face

@@ -67,7 +67,7 @@ def predict(args) -> int:
     from ..errors import UserError
     from ..inference.predict import predict_files
     from ..inference.recognizer import load
-    from ..inference.rows import RowWriter
+    from ..inference.rows import RowWriter, empty_row
     from ..inference.sources import expand_inputs
 
     sources, ignored, missing = expand_inputs(args.inputs)
@@ -83,8 +83,6 @@ def predict(args) -> int:
                       checkpoint=args.checkpoint, template=args.template, detector_options=detector_options)
     with RowWriter(args.out, recognizer.class_names) as writer:
         for item in missing:  # --on-bad skip
-            from ..inference.rows import empty_row
-
             writer.write(empty_row(item, "error", error=f"{item}: input not found"))
         stats = predict_files(recognizer, sources, writer, annotate=args.annotate, every=args.every,
                               smooth=args.smooth, largest=args.largest, on_bad=args.on_bad,

@@ -10,6 +10,7 @@ the TorchScript extra file ``noisyfer.json``, both JSON.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -49,11 +50,18 @@ def export_onnx(model: InferenceModel, path: str | os.PathLike, *, metadata: dic
     path.parent.mkdir(parents=True, exist_ok=True)
     net = ProbabilityModel(model.cpu()).eval()
     batch = torch.export.Dim("batch")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torchvision-op registration notices and exporter chatter
-        program = torch.onnx.export(net, (_example(model),), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                                    dynamic_shapes={"images": {0: batch}}, opset_version=opset, dynamo=True,
-                                    verbose=False)
+    # the exporter logs that torchvision's detection ops cannot be registered (noisyfer uses none)
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(net, (_example(model),), input_names=[INPUT_NAME],
+                                        output_names=list(OUTPUT_NAMES), dynamic_shapes={"images": {0: batch}},
+                                        opset_version=opset, dynamo=True, verbose=False)
+    finally:
+        registration.setLevel(level)
     if metadata is not None:
         program.model.metadata_props["noisyfer"] = json.dumps(metadata)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -105,10 +113,8 @@ def export(source: str | os.PathLike, out: str | os.PathLike, *, format: str | N
 
 
 def _check_template(name: str) -> None:
-    try:
-        from ..faces import ALIGN_TEMPLATES
-    except ImportError:  # the face package is optional for exporting
-        return
+    from ..faces import ALIGN_TEMPLATES
+
     if name not in ALIGN_TEMPLATES:
         raise UserError(f"--template: unknown alignment template '{name}'; available: {', '.join(ALIGN_TEMPLATES)}")
 

@@ -15,7 +15,7 @@ from .annotate import draw_faces, write_image
 from .recognizer import Recognizer
 from .rows import RowWriter, empty_row, face_row
 from .sources import Source
-from .video import VideoWriter, open_video
+from .video import FaceTracks, VideoWriter, open_video
 
 ON_BAD = ("error", "skip")
 
@@ -61,6 +61,9 @@ def predict_files(recognizer: Recognizer, sources: Sequence[Source], writer: Row
     """
     if on_bad not in ON_BAD:
         raise UserError(f"--on-bad: expected one of {', '.join(ON_BAD)}, got '{on_bad}'")
+    if every < 1:
+        raise UserError(f"--every: expected a positive number of frames, got {every}")
+    FaceTracks(factor=smooth)  # checks the factor before any file is read
     stats = PredictStats()
     names = _Names(Path(annotate)) if annotate is not None else None
     images = [s for s in sources if s.kind == "image"]

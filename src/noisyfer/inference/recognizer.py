@@ -81,13 +81,11 @@ class Recognizer:
         (antialiased bilinear, as the dataset readers do).
         """
         if isinstance(crops, torch.Tensor):
-            batch = crops if crops.shape[-1] == self.image_size and crops.shape[-2] == self.image_size else None
-            if batch is None:
-                if crops.dtype != torch.uint8:
-                    raise UserError(f"float crops must be {self.image_size}x{self.image_size}, got "
-                                    f"{tuple(crops.shape)}")
-                return self.predict_aligned(crops.permute(0, 2, 3, 1).cpu().numpy())
-            return self._classify_tensor(batch)
+            if tuple(crops.shape[-2:]) == (self.image_size, self.image_size):
+                return self._classify_tensor(crops)
+            if crops.dtype != torch.uint8:
+                raise UserError(f"float crops must be {self.image_size}x{self.image_size}, got {tuple(crops.shape)}")
+            crops = crops.permute(0, 2, 3, 1).cpu().numpy()  # resized below
         array = np.stack([as_rgb(c) for c in crops]) if isinstance(crops, (list, tuple)) else np.asarray(crops)
         if array.ndim != 4 or array.shape[3] != 3 or array.dtype != np.uint8:
             raise UserError(f"crops must be an (N, H, W, 3) uint8 RGB array, got {array.dtype} {array.shape}")
