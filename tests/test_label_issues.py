@@ -190,3 +190,16 @@ def test_every_method_records_its_signal(name):
     seen = torch.cat(drawn).unique().numpy()
     assert np.isfinite(score[seen]).all()
     assert np.unique(score[seen].round(6)).size > 1, "the signal does not vary between samples"
+
+
+def test_fold_keys_only_in_fold_runs_configs():
+    """A run without folds writes the configuration it always did (earlier sweeps still resume)."""
+    from noisyfer.config import config_from_args
+
+    assert not {"folds", "fold", "fold_seed"} & set(config_from_args(None, ["method=ce"]).to_dict()["data"])
+    data = config_from_args(None, ["method=ce", "data.folds=3", "data.fold=2"]).to_dict()["data"]
+    assert (data["folds"], data["fold"], data["fold_seed"]) == (3, 2, 0)
+    for bad, message in ((["data.folds=3"], "needs the held-out fold"), (["data.folds=3", "data.fold=3"], "0..2"),
+                         (["data.fold=0"], "at least 2"), (["data.folds=1", "data.fold=0"], "at least 2")):
+        with pytest.raises(UserError, match=message):
+            config_from_args(None, ["method=ce", *bad])

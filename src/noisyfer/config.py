@@ -376,6 +376,9 @@ class RunConfig:
         tree: dict[str, Any] = {k: getattr(self, k) for k in TOP_LEVEL}
         tree["method"] = {"name": self.method, **_asdict(self.method_options)}
         tree["data"] = {**dataclasses.asdict(self.data), **_asdict(self.data_options)}
+        if not self.data.folds:  # runs without folds keep the configuration files they always had
+            for key in ("folds", "fold", "fold_seed"):
+                tree["data"].pop(key)
         for section in ("noise", "model", "train", "augment"):
             tree[section] = dataclasses.asdict(getattr(self, section))
         return tree
