@@ -119,8 +119,11 @@ SWEEPS_AND_SYNTH = [
                                                                   f"out={e.tmp}"], 2, "data.num_train"),
     Case("data=synthetic data.num_test=0", "14", lambda e: ["train", "data=synthetic", "data.num_test=0",
                                                             f"out={e.tmp}"], 2, "data.num_test"),
-    Case("noise --rate 1.5", "extra", lambda e: ["noise", "--kind", "symmetric", "--rate", "1.5", "--data", e.data,
-                                                 "--out", "n.csv"], 2, "rate"),
+    Case("noise --rate 1.5", "smaller", lambda e: ["noise", "--kind", "symmetric", "--rate", "1.5", "--data", e.data,
+                                                 "--out", "n.csv"], 2, "--rate must be"),
+    Case("noise --kind instance without --probs", "extra", lambda e: [
+        "noise", "--kind", "instance", "--rate", "0.2", "--data", e.copy("data"), "--out", "n.csv"], 2, "--probs=FILE.npy",
+        setup=lambda e: _drop_column(e.copy("data"), "label_dist")),
     Case("noise --pairs that is not JSON", "extra", lambda e: ["noise", "--kind", "asymmetric", "--rate", "0.2",
                                                                "--data", e.data, "--out", "n.csv", "--pairs", "{x"],
          2, "--pairs"),
@@ -170,6 +173,16 @@ COMMANDS = [
                                                    "--out", "n.csv"], 2, "bogus"),
     Case("an unknown command", "extra", lambda e: ["trian"], 2, "trian"),
 ]
+
+
+def _drop_column(data: Path, name: str) -> None:
+    table = dict(np.load(data / "train.table.npz"))
+    del table[name]
+    (data / "train.table.npz").unlink()
+    np.savez(data / "train.table.npz", **table)
+    meta = json.loads((data / "meta.json").read_text())
+    meta["splits"]["train"]["columns"].remove(name)
+    (data / "meta.json").write_text(json.dumps(meta))
 
 
 def _sweep_run_with(e: Env, old: str, new: str) -> None:

@@ -31,6 +31,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager
+from unittest import mock
 
 #: Lines that carry an error: ``noisyfer: error: ...`` or ``noisyfer: TrainingDiverged: ...``.
 ERROR_LINE = re.compile(r"^noisyfer: (error|[A-Z][A-Za-z]+):")
@@ -152,6 +153,7 @@ def run_case(case: Case, shared: Shared, tmp: Path) -> Outcome:
     crash = ""
     with contextlib.ExitStack() as stack:
         stack.enter_context(_working_directory(tmp))
+        stack.enter_context(mock.patch.dict(os.environ, {"NOISYFER_CACHE": str(tmp / "cache")}))  # nothing outside tmp
         if case.context is not None:
             stack.enter_context(case.context(env))
         stack.enter_context(contextlib.redirect_stdout(out))

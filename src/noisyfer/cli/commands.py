@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def noise(args) -> int:
             raise UserError(f"--pairs: invalid JSON ({exc})") from None
     if args.probs and not Path(args.probs).is_file():
         raise UserError(f"--probs: file not found: {args.probs}")
-    result = noise_from_dataset(train, kind=args.kind, rate=args.rate, seed=args.seed, exact=args.exact,
-                                pairs=pairs, probs=args.probs)
+    try:
+        result = noise_from_dataset(train, kind=args.kind, rate=args.rate, seed=args.seed, exact=args.exact,
+                                    pairs=pairs, probs=args.probs)
+    except UserError as exc:  # the protocols name their training keys (noise.rate); here they are options
+        raise type(exc)(re.sub(r"\bnoise\.(rate|kind|seed|exact|pairs|probs)\b", r"--\1", str(exc))) from None
     save_noisy_labels(result, args.out)
     print(f"{args.kind} noise, rate {args.rate:g}, seed {args.seed}: {int(result.flipped.sum())} of "
           f"{len(result.labels)} labels changed (realized rate {result.realized_rate:.4f})")
