@@ -65,15 +65,15 @@ def run_method(method: str, args, *, amp: str, out: str) -> dict:
     cuda = trainer.device.type == "cuda"
     epoch_fn = trainer._train_epoch
 
-    def counted_epoch(epoch: int, bar):
+    def counted_epoch(epoch: int, *args):
         nonlocal steps
         if not cuda:
-            return epoch_fn(epoch, bar)
+            return epoch_fn(epoch, *args)
         torch.cuda.set_sync_debug_mode("warn")
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                logs = epoch_fn(epoch, bar)
+                logs = epoch_fn(epoch, *args)
         finally:
             torch.cuda.set_sync_debug_mode(0)
         syncs.append(Counter(f"{Path(w.filename).name}:{w.lineno}" for w in caught

@@ -148,7 +148,8 @@ def test_the_built_wheel_ships_the_configs_and_train_finds_them_outside_the_chec
 
 def test_every_declared_dependency_is_imported():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    modules = {"pillow": "PIL", "pyyaml": "yaml", "scikit-learn": "sklearn", "tensorboard": "torch.utils.tensorboard"}
+    modules = {"pillow": "PIL", "pyyaml": "yaml", "scikit-learn": "sklearn", "tensorboard": "torch.utils.tensorboard",
+               "opencv-python-headless": "cv2"}
     source = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.py"))
     for dep in deps:
         name = re.split(r"[<>=!~ ]", dep, maxsplit=1)[0].lower()

@@ -93,8 +93,10 @@ def test_prepare_folder_end_to_end(raw, tmp_path, mtcnn, capsys):
     assert summary == (f"prepared {out}: {len(kept)} faces ({len(data['train'])} train, {len(data['test'])} test) "
                        f"from {len(photos)} photos; {len(several)} with several faces: largest kept; {len(no_face)} "
                        f"without a face: left out; 1 non-image files: ignored; log: {out / LOG_FILE}")
-    # same seed, same split; the dataset is replaced in place
-    prepare(raw, out, size=64, test_fraction=0.5, device="cpu", progress=False)
+    # an existing dataset is replaced only when asked; same seed, same split
+    with pytest.raises(DataError, match="--force"):
+        prepare(raw, out, size=64, test_fraction=0.5, device="cpu", progress=False)
+    prepare(raw, out, size=64, test_fraction=0.5, device="cpu", progress=False, force=True)
     np.testing.assert_array_equal(load_split(out, "test").columns["path"], data["test"].columns["path"])
 
 

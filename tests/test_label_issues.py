@@ -167,7 +167,7 @@ def test_every_method_records_its_signal(name):
     cls = METHODS.get(name).obj
     data = make_tiny_split(64)
     method, loader = _method(name, data)
-    optimizers = build_optimizers(method.param_groups(lr=1e-3, weight_decay=0.0), TrainConfig())
+    optimizers = build_optimizers(method.param_groups(), TrainConfig(lr=1e-3, weight_decay=0.0))
     method.train()
     method.on_epoch_start(1)
     drawn = []

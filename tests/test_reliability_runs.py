@@ -124,10 +124,10 @@ def test_ctrl_c_names_the_run_to_resume_and_the_run_directory_is_printed_first(t
 
     real = Trainer._train_epoch
 
-    def interrupted_in_epoch_2(self, epoch, bar):
+    def interrupted_in_epoch_2(self, epoch, *args):
         if epoch == 2:
             raise KeyboardInterrupt  # what Python raises on SIGINT
-        return real(self, epoch, bar)
+        return real(self, epoch, *args)
 
     with mock.patch.object(Trainer, "_train_epoch", interrupted_in_epoch_2):
         assert main(["train", *tiny_overrides, "name=interrupted"]) == 130

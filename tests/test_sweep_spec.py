@@ -56,7 +56,8 @@ def test_method_all_is_every_registered_method_with_its_own_recipe(tmp_path, tin
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({
         "base": str(tmp_path / "{method}_recipe.yaml"),
-        "set": dict(parse_override(o) for o in tiny_overrides if not o.startswith(("out=", "train.epochs"))),
+        "set": {**dict(parse_override(o) for o in tiny_overrides if not o.startswith(("out=", "train.epochs"))),
+                "noise.kind": "symmetric"},
         "per_method": {"scn": {"method.relabel_epoch": 1}},
         "grid": {"noise.rate": [0.1, 0.2], "method": "all", "seed": [0]}}, sort_keys=False))
     spec = SweepSpec.from_args([str(sweep)])

@@ -198,9 +198,10 @@ def suspects(args) -> int:
                   "mislabeled ones")
     else:
         print("\nprecision n/a: the true labels of this dataset are unknown")
-    written = [str(p) for p in (result.csv, result.grid, result.summary) if p is not None]
-    print(f"wrote {', '.join(written)} ({len(result.rows)} samples listed; the grid draws {result.drawn}"
-          + (f": the first {result.drawn} of {len(result.rows)})" if result.drawn < len(result.rows) else ")"))
+    drawn = "" if result.grid is None else (
+        f", {result.grid} ({result.drawn} faces" + (f": the first {result.drawn} of {len(result.rows)})"
+                                                    if result.drawn < len(result.rows) else ")"))
+    print(f"wrote {result.csv} ({len(result.rows)} samples){drawn} and {result.summary}")
     if result.clean_out is not None:
         print(f"wrote the cleaned dataset ({args.clean}) to {result.clean_out}; train on it with "
               f"data=noisyfer data.root={result.clean_out} noise.kind=none"

@@ -192,7 +192,8 @@ def _replace_directory(new: Path, old: Path) -> None:
 
 
 #: Files a dataset directory may hold besides its splits (``noisyfer synth --preview`` writes one).
-DATASET_EXTRAS = ("meta.json", "preview.png")
+#: Files a dataset directory may hold besides its splits (``noisyfer prepare`` writes its log there).
+DATASET_EXTRAS = ("meta.json", "preview.png", "prepare_log.jsonl")
 
 
 def check_dataset_target(root: str | os.PathLike, *, overwrite: bool, flag: str = "overwrite=True") -> bool:

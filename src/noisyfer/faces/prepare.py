@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.format import FERData, read_meta, save_dataset
+from ..data.format import FERData, check_dataset_target, read_meta, save_dataset
 from ..data.readers.csvlist import read_list
 from ..data.readers.folders import list_class_folders
 from ..data.readers.orders import basic_classes
@@ -108,21 +108,17 @@ def _split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return split
 
 
-def _check_out(out: Path, raw: Path) -> None:
+def _check_out(out: Path, raw: Path, *, force: bool) -> None:
     if out.resolve() == raw.resolve() or raw.resolve() in out.resolve().parents:
         raise UserError(f"--out {out}: write the dataset outside the raw photos ({raw})")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        try:
-            read_meta(out)
-        except DataError:
-            raise UserError(f"--out {out}: exists and is not a noisyfer dataset; choose a new folder "
-                            f"(an existing dataset there is replaced)") from None
+    check_dataset_target(out, overwrite=force, flag="--force")  # before any photo is read
 
 
 def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "mtcnn", size: int = 112,
             template: str = "rafdb", multiple: str = "largest", no_face: str = "skip",
             test_fraction: float | None = None, seed: int = 0, on_bad: str = "error", classes: int = 7,
-            device: str = "auto", detector_options: dict | None = None, progress: bool = True) -> PrepareResult:
+            device: str = "auto", detector_options: dict | None = None, progress: bool = True,
+            force: bool = False) -> PrepareResult:
     """Detect, align and crop a user's photos into a noisyfer dataset directory.
 
     Parameters
@@ -131,8 +127,8 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "
         A folder of class folders, a folder with ``train/`` and ``test/`` class-folder trees, or a CSV
         file ``path,label[,valence,arousal]`` (see the module docstring).
     out
-        Dataset directory to write (replaced if it is a noisyfer dataset; any other non-empty folder
-        is refused).
+        Dataset directory to write: new or empty, or (with ``force``) a noisyfer dataset to replace;
+        any other non-empty folder is refused.
     detector
         ``mtcnn``, ``haar`` or ``none`` (the photos are already face crops).
     size
@@ -173,7 +169,7 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "
     fraction = 0.2 if test_fraction is None else float(test_fraction)
     if not split_given and not 0 < fraction < 1:
         raise UserError(f"--test-fraction must lie strictly between 0 and 1, got {test_fraction}")
-    _check_out(out, raw if raw.is_dir() else raw.parent)
+    _check_out(out, raw if raw.is_dir() else raw.parent, force=force)
     det = create_detector(detector, device=device, **(detector_options or {}))
 
     log: list[dict] = [{"path": b.item, "file": b.file, "line": b.line, "action": "skipped: bad listing entry",
@@ -193,7 +189,7 @@ def prepare(raw: str | os.PathLike, out: str | os.PathLike, *, detector: str = "
             "detector_options": dict(detector_options or {}), "size": size, "template": template,
             "multiple": multiple, "no_face": no_face, "test_fraction": None if split_given else fraction,
             "seed": seed, "counts": dict(counts), "log": LOG_FILE}
-    save_dataset(splits, out, info=info)
+    save_dataset(splits, out, info=info, overwrite=force)
     log_path = out / LOG_FILE
     log_path.write_text("".join(json.dumps(e) + "\n" for e in log), encoding="utf-8")
     return PrepareResult(out=out, log=log_path, photos=len(rows) + counts["listing"],

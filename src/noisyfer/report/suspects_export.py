@@ -107,7 +107,7 @@ def _source(path, *, checkpoint: str, device: str | None, probs_file):
 
 
 def export_suspects(source, *, top: int | None = None, out: str | Path | None = None, checkpoint: str = "best",
-                    device: str | None = None, grid_max: int = 64, score: str = "self_confidence",
+                    device: str | None = None, grid_max: int = 200, score: str = "self_confidence",
                     probs_file: str | Path | None = None, clean_out: str | Path | None = None,
                     clean: str = "remove") -> SuspectsExport:
     """Rank the training samples of ``source`` (run or cross-validation directory) by ``score`` and write
