@@ -108,7 +108,7 @@ def test_prepare_options(raw, tmp_path):
     assert "surprise/two.png" not in load_split(out, "train").columns["path"].tolist()
     with pytest.raises(UserError, match=r"wall.png: no face found by detector 'mtcnn'"):
         prepare(raw, tmp_path / "err", no_face="error", test_fraction=0.5, device="cpu", progress=False)
-    with pytest.raises(UserError, match="exists and is not a noisyfer dataset"):
+    with pytest.raises(UserError, match="holds no noisyfer dataset"):
         prepare(raw, raw.parent, test_fraction=0.5, device="cpu", progress=False)
     with pytest.raises(UserError, match="--multiple must be one of largest, skip"):
         prepare(raw, tmp_path / "x", multiple="all")

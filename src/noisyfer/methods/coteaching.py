@@ -115,6 +115,9 @@ class CoTeaching(Method):
     (NaN if never).
     """
 
+    signal = ("small-loss criterion: minus network f's cross-entropy on the given label when last drawn "
+              "(Algorithm 1 keeps the small-loss samples as the likely clean ones)")
+
     def __init__(self, *, options: CoTeachingOptions, **common):
         super().__init__(options=options, **common)
         self.fc = nn.Linear(self.backbone.num_features, self.num_classes)
