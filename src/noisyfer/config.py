@@ -179,6 +179,10 @@ class TrainConfig:
     log_every
         Steps between TensorBoard's per-step points (mean loss and lr of those steps) and loss checks
         for NaN; on CUDA the loop waits for the device only then.
+    channels_last
+        Keep the convolution weights (and so the activations) in NHWC, the layout tensor cores prefer.
+    compile
+        Compile the backbone's forward with ``torch.compile`` in place (checkpoint keys unchanged).
     """
 
     epochs: int = 40
