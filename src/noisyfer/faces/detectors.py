@@ -10,6 +10,8 @@ Images are HxWx3 uint8 RGB arrays of any sizes (:func:`noisyfer.faces.read_image
 
 from __future__ import annotations
 
+import abc
+
 from typing import Sequence
 
 import numpy as np
@@ -22,14 +24,14 @@ DETECTORS = Registry("face detector")
 register_detector = DETECTORS.register
 
 
-class FaceDetector:
+class FaceDetector(abc.ABC):
     """Base class: :meth:`detect` finds the faces of a batch of images."""
 
     name: str = ""
 
+    @abc.abstractmethod
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Face]]:
         """Faces of each image (HxWx3 uint8 RGB), sorted by decreasing box area."""
-        raise NotImplementedError
 
     def detect_one(self, image: np.ndarray) -> list[Face]:
         """Faces of one image."""
