@@ -393,18 +393,29 @@ class RunConfig:
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, width=1 << 20)
         if not given:
             return text
-        lines, section = [], ""
-        for line in text.splitlines():
-            stripped = line.lstrip()
-            indent = len(line) - len(stripped)
-            key = stripped.split(":", 1)[0]
-            if indent == 0:
-                section = key
-            dotted = f"{section}.{key}" if indent == 2 else key
-            if dotted in given and indent in (0, 2) and ": " in stripped:
-                line += f"  # as given: {given[dotted]}"
+        lines = []
+        for line, dotted in yaml_key_lines(text):
+            if dotted in given and ": " in line:
+                line += f"{GIVEN_MARKER}{given[dotted]}"
             lines.append(line)
         return "\n".join(lines) + "\n"
+
+
+#: The comment :meth:`RunConfig.to_yaml` adds to a path's line (read back by ``provenance.given_paths``).
+GIVEN_MARKER = "  # as given: "
+
+
+def yaml_key_lines(text: str):
+    """``(line, dotted key)`` for each line of a ``config.yaml`` text: ``seed``, ``data.root``, ...
+    for top-level and section-level keys, ``None`` for deeper lines."""
+    section = ""
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        key = stripped.split(":", 1)[0]
+        if indent == 0:
+            section = key
+        yield line, key if indent == 0 else f"{section}.{key}" if indent == 2 else None
 
 
 def _asdict(options: Any) -> dict:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..config import RunConfig
+from ..config import GIVEN_MARKER, RunConfig, yaml_key_lines
 from ..errors import DataError, UserError
 
 __all__ = ["PATH_KEYS", "RESUME_FREE_KEYS", "absolute_paths", "given_paths", "check_config_identity", "check_data_fingerprint", "config_hash", "config_identity",
@@ -39,17 +39,8 @@ PATH_KEYS = ("data.root", "data.cache_dir", "noise.file", "noise.probs", "model.
 
 def given_paths(text: str) -> dict[str, str]:
     """``{dotted key: path as given}`` from the comments :meth:`RunConfig.to_yaml` wrote in ``text``."""
-    given, section = {}, ""
-    for line in text.splitlines():
-        stripped = line.lstrip()
-        indent = len(line) - len(stripped)
-        key = stripped.split(":", 1)[0]
-        if indent == 0:
-            section = key
-        marker = "  # as given: "
-        if marker in line and indent in (0, 2):
-            given[f"{section}.{key}" if indent == 2 else key] = line.rsplit(marker, 1)[1]
-    return given
+    return {dotted: line.rsplit(GIVEN_MARKER, 1)[1] for line, dotted in yaml_key_lines(text)
+            if dotted is not None and GIVEN_MARKER in line}
 
 
 def absolute_paths(cfg: RunConfig) -> tuple[RunConfig, dict[str, str]]:
