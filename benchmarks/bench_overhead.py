@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_overhead.py --settings small48 --methods ce,elr,scn --epochs 3
     .venv/bin/python benchmarks/bench_overhead.py --quick               # a smoke test (seconds)
     .venv/bin/python benchmarks/bench_overhead.py --device cuda --amp on    # on an accelerator
+    .venv/bin/python benchmarks/bench_overhead.py --threads 1 --clock cpu   # on a busy machine
 
 Every registered method trains on the same simulated faces with the same backbone, class-balanced
 sampler and batch size, through the engine's own epoch (``Trainer._train_epoch`` plus the method's
@@ -13,7 +14,12 @@ sampler and batch size, through the engine's own epoch (``Trainer._train_epoch``
 a burst of load from another process hits every method alike. Every step is timed (from one batch
 request to the next); a method's epoch is its median step times the steps per epoch plus its fastest
 ``on_epoch_end``, and the measured ratio is that against ``ce``'s (the ratio of the fastest whole epochs
-is printed beside it).
+is printed beside it). Each round starts with another method (:func:`round_order`).
+
+``--clock wall`` (default) times what a user waits. On a machine shared with other work, ``--threads 1
+--clock cpu`` times this process's CPU time instead: with one thread that is the work done, far less
+disturbed by other processes (cache and memory-bandwidth contention remain), and the ratios between
+methods are those of a one-thread run.
 
 The FLOP ratio is counted, not assumed: one training step (forward and backward, same batch) under
 ``torch.utils.flop_counter.FlopCounterMode``, against ``ce``'s step. Two views per sample (EAC, SMEC,
@@ -128,12 +134,18 @@ def count_step_flops(trainer: Trainer, *, epoch: int) -> float:
     return float(counter.get_total_flops())
 
 
+#: The clock of every timing: ``wall`` (time.perf_counter, what a user waits) or ``cpu`` (this process's
+#: CPU time, time.process_time: with ``--threads 1`` it is the work done, whatever else runs on the machine).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 class _StepClock:
     """Wraps the loader's epoch iterator: the time from one batch request to the next is one full step
     (batch, forward, backward, optimizer, the engine's bookkeeping)."""
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: Trainer, clock):
         self.trainer = trainer
+        self.clock = clock
         self.batches = trainer.train_loader.train_batches
         self.steps: list[float] = []
         trainer.train_loader.train_batches = self
@@ -143,34 +155,41 @@ class _StepClock:
         previous = None
         for batch in self.batches(**kwargs):
             _sync(device)
-            now = time.perf_counter()
+            now = self.clock()
             if previous is not None:
                 self.steps.append(now - previous)
             previous = now
             yield batch
         if previous is not None:  # the epoch's last step ends when the loop asks for more
             _sync(device)
-            self.steps.append(time.perf_counter() - previous)
+            self.steps.append(self.clock() - previous)
 
 
-def timed_epoch(trainer: Trainer, epoch: int, row: Row | None = None) -> float:
-    clock = trainer.train_loader.train_batches
-    if not isinstance(clock, _StepClock):
-        clock = _StepClock(trainer)
-    clock.steps.clear()
+def timed_epoch(trainer: Trainer, epoch: int, row: Row | None = None, *, clock=time.perf_counter) -> float:
+    step_clock = trainer.train_loader.train_batches
+    if not isinstance(step_clock, _StepClock):
+        step_clock = _StepClock(trainer, clock)
+    step_clock.steps.clear()
     _sync(trainer.device)
-    start = time.perf_counter()
+    start = clock()
     trainer._train_epoch(epoch, _NoBar())
     _sync(trainer.device)
-    middle = time.perf_counter()
+    middle = clock()
     trainer.method.on_epoch_end(epoch)
     _sync(trainer.device)
-    end = time.perf_counter()
+    end = clock()
     if row is not None:
         row.epochs_s.append(end - start)
-        row.steps_s.extend(clock.steps)
+        row.steps_s.extend(step_clock.steps)
         row.epoch_end_s.append(end - middle)
     return end - start
+
+
+def round_order(names: list[str], *, round_index: int, rounds: int) -> list[str]:
+    """The methods in the order of one round: every round starts elsewhere in the list, spread over the
+    rounds, so that no method always runs first (right after the previous round's last and heaviest)."""
+    shift = round_index * max(len(names) // max(rounds, 1), 1) % len(names)
+    return names[shift:] + names[:shift]
 
 
 def measure(setting_name: str, methods: list[str], args) -> list[Row]:
@@ -182,10 +201,11 @@ def measure(setting_name: str, methods: list[str], args) -> list[Row]:
             trainers[name] = Trainer(cfg, RunDirectory.create(out, name), resuming=False)
         rows = {name: Row(name, count_step_flops(t, epoch=2), t.steps_per_epoch) for name, t in trainers.items()}
         for name, trainer in trainers.items():  # warm-up epoch: allocator, kernels, first-use caches
-            timed_epoch(trainer, 1)
+            timed_epoch(trainer, 1, clock=CLOCKS[args.clock])
         for epoch in range(2, args.epochs + 2):
-            for name, trainer in trainers.items():
-                timed_epoch(trainer, epoch, rows[name])
+            for name in round_order(list(trainers), round_index=epoch - 2, rounds=args.epochs):
+                trainer = trainers[name]
+                timed_epoch(trainer, epoch, rows[name], clock=CLOCKS[args.clock])
                 print(f"  {setting_name} {name:10s} epoch {epoch}: {rows[name].epochs_s[-1]:.2f} s",
                       file=sys.stderr, flush=True)
         return list(rows.values())
@@ -225,13 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", default="off", choices=("off", "on", "auto"))
     parser.add_argument("--quick", action="store_true", help="128 faces, 1 timed epoch: a smoke test")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads of torch (0: torch's default)")
+    parser.add_argument("--clock", default="wall", choices=tuple(CLOCKS),
+                        help="wall: elapsed time; cpu: this process's CPU time (with --threads 1, robust to "
+                             "other processes on a shared machine)")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs = 1
     methods = METHODS.names() if args.methods == "all" else args.methods.split(",")
     methods = ["ce"] + [m for m in methods if m != "ce"]
-    torch.set_num_threads(torch.get_num_threads())
+    if args.clock == "cpu" and args.device != "cpu":
+        parser.error("--clock cpu measures the host's work only: use it with --device cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"device {args.device}, {torch.get_num_threads()} CPU threads, {args.clock} clock", flush=True)
     tables = []
     for setting_name in args.settings.split(","):
         tables.append(table(setting_name, measure(setting_name, methods, args)))
