@@ -71,7 +71,10 @@ def coteaching_losses(logits_f: Tensor, logits_g: Tensor, labels: Tensor, *, kee
     picked_by_g = torch.zeros_like(labels, dtype=torch.bool)
     picked_by_f[torch.argsort(ce_f.detach(), stable=True)[:count]] = True
     picked_by_g[torch.argsort(ce_g.detach(), stable=True)[:count]] = True
-    return CoTeachingLosses(loss_f=ce_f[picked_by_g].mean(), loss_g=ce_g[picked_by_f].mean(), ce_f=ce_f.detach(),
+    # Sums over the picks divided by their known count: a boolean-mask selection would have a
+    # data-dependent size, which makes an accelerator wait for the host.
+    return CoTeachingLosses(loss_f=(ce_f * picked_by_g).sum() / count, loss_g=(ce_g * picked_by_f).sum() / count,
+                            ce_f=ce_f.detach(),
                             picked_by_f=picked_by_f, picked_by_g=picked_by_g)
 
 

@@ -75,7 +75,7 @@ def center_repulsion(centers: Tensor, scale: float) -> Tensor:
     paper's scale is ``sqrt(D)``)."""
     squared = torch.cdist(centers.float(), centers.float()).pow(2)
     off_diagonal = ~torch.eye(centers.shape[0], dtype=torch.bool, device=centers.device)
-    return torch.exp(-squared / scale)[off_diagonal].sum()
+    return (torch.exp(-squared / scale) * off_diagonal).sum()  # a product, not a mask selection: no host wait
 
 
 def repulsion_gradient(centers: Tensor, scale: float) -> Tensor:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..host_sync import host_reads_are_free
+
 
 def _all_gather_rows(tensor: Tensor) -> Tensor:
     """Concatenate ``tensor`` (rows may differ in number per rank) from every rank, in rank order."""
@@ -94,13 +96,14 @@ class SampleState(nn.Module):
             indices = _all_gather_rows(indices)
             values = _all_gather_rows(values)
         # The bounds check reads values back from the device; on an accelerator it would stall the step.
-        if not indices.is_cuda and indices.numel() and (
+        if host_reads_are_free(indices) and indices.numel() and (
             int(indices.min()) < 0 or int(indices.max()) >= self.num_samples
         ):
             raise IndexError(f"update of '{name}': index outside 0..{self.num_samples - 1}")
-        # index_put_ with duplicate indices is undefined in order; keep the last occurrence.
+        # index_put_ with duplicate indices is undefined in order: every occurrence of an index writes the
+        # values of its last occurrence, so the order does not matter (and no boolean mask, whose
+        # data-dependent size would make an accelerator wait for the host).
         order = torch.arange(indices.shape[0], device=indices.device)
         last = torch.full((self.num_samples,), -1, dtype=torch.long, device=indices.device)
         last.scatter_reduce_(0, indices, order, reduce="amax")
-        keep = last[indices] == order
-        target[indices[keep]] = values[keep]
+        target[indices] = values[last[indices]]
