@@ -52,16 +52,21 @@ def test_recorder_finds_reads_and_masks_but_not_device_work_or_host_tensors():
     assert host_reads_are_free(x)
     assert recorder.counts() == {"aten.index.Tensor": 1, "aten._local_scalar_dense.default": 1,
                                  "aten._unique2.default": 1}
-    assert "test_host_sync.py" not in recorder.report()  # places are named inside noisyfer only
+    lines = recorder.report().splitlines()
+    assert len(lines) == 3 and all("test_host_sync.py:" in line for line in lines)  # the caller's lines
 
 
 def test_sample_state_update_keeps_the_last_occurrence_without_a_mask():
     state = SampleState(5)
     state.register("value", torch.zeros(5))
+    indices, values = torch.tensor([3, 1, 3, 4]), torch.tensor([1.0, 2.0, 3.0, 4.0])
     with HostSyncRecorder() as recorder:
-        state.update("value", torch.tensor([3, 1, 3, 4]), torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        state.update("value", indices, values)
     assert state["value"].tolist() == [0.0, 2.0, 0.0, 3.0, 4.0]
     assert not recorder.events, recorder.report()
+    with HostSyncRecorder() as recorder:  # a masked selection, as update used to keep the last occurrence
+        values[indices > 1].sum()
+    assert "noisyfer" not in recorder.report() and "aten.index.Tensor" in recorder.report()
 
 
 @pytest.mark.parametrize("name", METHODS.names())

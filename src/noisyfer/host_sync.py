@@ -47,6 +47,7 @@ _MASK_INDEXING = frozenset({_aten.index.Tensor, _aten.index_put.default, _aten.i
 
 _simulating = 0
 _PACKAGE = str(Path(__file__).resolve().parent)
+_TORCH = str(Path(torch.__file__).resolve().parent)
 
 
 def host_reads_are_free(tensor: Tensor) -> bool:
@@ -56,11 +57,15 @@ def host_reads_are_free(tensor: Tensor) -> bool:
 
 
 def _caller() -> str:
-    """``file:line function`` of the innermost noisyfer frame outside this module."""
+    """``file:line function`` of the innermost frame outside torch and this module (paths inside
+    noisyfer relative to the package's folder)."""
     for frame in reversed(traceback.extract_stack()[:-2]):
-        if frame.filename.startswith(_PACKAGE) and not frame.filename.endswith("host_sync.py"):
-            return f"{Path(frame.filename).relative_to(Path(_PACKAGE).parent)}:{frame.lineno} {frame.name}"
-    return "outside noisyfer"
+        path = Path(frame.filename)
+        if frame.filename.startswith(_TORCH) or path.name == "host_sync.py" or "contextlib" in path.name:
+            continue
+        shown = path.relative_to(Path(_PACKAGE).parent) if frame.filename.startswith(_PACKAGE) else path.name
+        return f"{shown}:{frame.lineno} {frame.name}"
+    return "unknown"
 
 
 #: Tensor methods that copy to the host: a wait, unless the tensor is already there.
