@@ -84,3 +84,31 @@ def test_groups_with_own_lr_and_second_optimizer():
     assert base == pytest.approx(0.025)
     assert [g["lr"] for g in opts[0].param_groups] == pytest.approx([0.025, 0.25])
     assert opts[1].param_groups[0]["lr"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_fused_optimizer_is_the_default_and_updates_as_the_per_parameter_loop(name):
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(3)]
+    results = {}
+    for fused in (True, False):
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        cfg = TrainConfig(lr=0.05, optimizer=name, weight_decay=1e-2, momentum=0.9, fused_optimizer=fused)
+        (opt,) = build_optimizers([ParamGroup(params)], cfg)
+        assert bool(opt.defaults.get("fused")) is fused
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            opt.step()
+        results[fused] = [p.detach().clone() for p in params]
+    for fused, loop in zip(results[True], results[False]):
+        assert torch.allclose(fused, loop, atol=1e-6)
+        assert not torch.equal(fused, start[0] if fused.shape == start[0].shape else start[1])  # it moved
+
+
+def test_a_second_optimizer_asking_for_foreach_is_not_fused():
+    a = torch.nn.Parameter(torch.zeros(2))
+    (opt,) = build_optimizers([ParamGroup([a], optimizer=OptimizerSpec("adam", {"foreach": True}))],
+                              TrainConfig(lr=0.1))
+    assert opt.defaults["foreach"] is True and not opt.defaults.get("fused")

@@ -32,6 +32,8 @@ def make_optimizer(name: str, groups: list[dict], cfg: TrainConfig,
     else:
         raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
     kwargs = {"lr": cfg.lr, **defaults, "weight_decay": cfg.weight_decay, **(settings or {})}
+    if cfg.fused_optimizer and "foreach" not in kwargs:
+        kwargs.setdefault("fused", True)
     try:
         return cls(groups, **kwargs)
     except TypeError as exc:
