@@ -14,7 +14,8 @@ from noisyfer.engine.augment import Augmenter
 from noisyfer.errors import UserError
 from noisyfer.methods.base import Batch
 from noisyfer.methods.lrn import (LRN, LRNOptions, center_spread, cld_loss, covariance_factor, heteroscedastic_nll,
-                                  logit_noise, mc_softmax_log_probs, raw_size, track_class_centers)
+                                  logit_noise, mc_softmax_log_probs, raw_size, track_class_centers,
+                                  with_class_mean_gradient)
 from noisyfer.models import create_backbone
 
 SOFTPLUS_0 = math.log(2.0)  # softplus(0)
@@ -139,6 +140,25 @@ def test_class_centers_start_at_a_class_first_batch_mean_then_follow_wens_rule()
     # batch 2: class 0 sees 4: delta = (1 * 1 - 4) / (1 + 1) = -1.5 -> 1 + 0.5 * 1.5 = 1.75; class 2 first seen: 7
     centers, seen = track_class_centers(centers, seen, torch.tensor([[4.0], [7.0]]), torch.tensor([0, 2]), alpha=0.5)
     assert centers.flatten().tolist() == [1.75, 10.0, 7.0] and seen.all()
+
+
+def test_cld_gradient_through_class_mean_centres_does_not_shrink_the_features():
+    # CLD is invariant to scaling features and centres together, so when the centres are the features'
+    # class means (and differentiated as such) the gradient is orthogonal to the features (Euler:
+    # <grad, f> = 0): no pull towards the origin. With the same centres held constant it has a
+    # positive component along f, so descent contracts the features (and 1/sigma_k^2 then grows).
+    torch.manual_seed(0)
+    features = torch.randn(12, 5).abs().requires_grad_(True)
+    labels = torch.arange(12) % 3
+    means = torch.stack([features.detach()[labels == c].mean(0) for c in range(3)])
+    valid = torch.ones(3, dtype=torch.bool)
+    centres = with_class_mean_gradient(means, features, labels)
+    assert torch.equal(centres.detach(), means)  # values: the centres given
+    cld_loss(features, centres, valid).backward()
+    assert abs((features.grad * features.detach()).sum().item()) < 1e-5
+    features.grad = None
+    cld_loss(features, means, valid).backward()
+    assert (features.grad * features.detach()).sum().item() > 1.0
 
 
 def _centre_to_class_mean_distances(centers: str) -> tuple[Tensor, Tensor]:

@@ -144,6 +144,23 @@ def track_class_centers(centers: Tensor, seen: Tensor, features: Tensor, labels:
     return new.to(centers.dtype), seen | present
 
 
+def with_class_mean_gradient(centers: Tensor, features: Tensor, labels: Tensor) -> Tensor:
+    """``centers`` (C, D) as values, with the gradient of the batch's class means of ``features``.
+
+    ``centers + (m - stopgrad(m))`` for the classes present in the batch (m their mean features):
+    the value is the tracked centre, the gradient that of a centre computed from the features. CLD
+    is invariant to scaling features and centres together, so through these centres its gradient has
+    no component that shrinks the features; with constant centres the loss would pull the features
+    towards the (noisy-label) class means, and its 1 / sigma_k^2 would grow as they contract, which
+    collapses all features to a point within a few epochs (measured on the simulator).
+    """
+    x = features.float()
+    sums = torch.zeros(centers.shape[0], x.shape[1], device=x.device, dtype=x.dtype).index_add(0, labels, x)
+    counts = torch.zeros(centers.shape[0], device=x.device).index_add_(0, labels, torch.ones_like(x[:, 0].detach()))
+    means = sums / counts.clamp_min(1.0)[:, None]
+    return centers.float() + torch.where((counts > 0)[:, None], means - means.detach(), torch.zeros_like(means))
+
+
 def cld_loss(features: Tensor, centers: Tensor, valid: Tensor | None = None) -> Tensor:
     """Confidence-based label-free discriminative loss (Eq. 3-4).
 
@@ -203,8 +220,9 @@ class LRNOptions:
     centers
         How the category centres mu_c of Eq. 3-4 are made. ``class_mean`` (default): they follow the
         class means of the pooled features under the training labels (a class's first batch gives
-        its mean, then Wen et al.'s averaging at rate ``center_alpha`` every step; no gradient), so
-        each mu_c is the centre of its class. ``learned``: standard-normal vectors trained by the
+        its mean, then Wen et al.'s averaging at rate ``center_alpha`` every step; they are not
+        parameters, and the loss differentiates them as the batch's class means), so each mu_c is
+        the centre of its class. ``learned``: standard-normal vectors trained by the
         CLD gradient alone (noisyfer before issue 14): at the paper's learning rate they barely
         move and tie to no class.
     center_alpha
@@ -269,9 +287,10 @@ class LRN(Method):
     The paper leaves open, and this implementation chooses: the metric of Eq. 3 (negative squared
     Euclidean distance, weights without gradient), sigma_k (root mean squared distance of the
     centers to their centroid), how the centres are made (``centers=class_mean``: the class means
-    of the features, tracked every step by :func:`track_class_centers`, without gradient, so the
-    loss pulls features only; a class gets a centre, and counts in Eq. 4, from its first batch
-    on), and inference (the MC average of Eq. 1 with fixed draws, as Collier et al.'s layer does;
+    of the features, tracked every step by :func:`track_class_centers`, not parameters; a class
+    gets a centre, and counts in Eq. 4, from its first batch on; the loss sees them with the gradient of the batch's class means,
+    :func:`with_class_mean_gradient`, so that sigma_k keeps the features from contracting), and
+    inference (the MC average of Eq. 1 with fixed draws, as Collier et al.'s layer does;
     ``inference=mean`` gives d(x) / T). Only the centres use the labels: the pull on a feature is
     weighted by its confidences omega_ic, not by its label (the "label-free" of CLD).
     ``centers=learned`` is the earlier reading (standard-normal centres trained by the CLD gradient
@@ -331,7 +350,8 @@ class LRN(Method):
                                                 alpha=o.center_alpha)
             self.centers.copy_(centers)
             self.center_seen.copy_(seen)
-            cld = cld_loss(features.float(), self.centers.float(), self.center_seen)
+            centers = with_class_mean_gradient(self.centers, features, batch.labels)
+            cld = cld_loss(features.float(), centers, self.center_seen)
             loss = loss + o.cld_weight * cld
             logs["loss_cld"] = cld.detach()
             logs["center_spread"] = center_spread(self.centers.float(), self.center_seen).sqrt()
