@@ -262,6 +262,14 @@ def test_mc_inference_is_deterministic_per_image_and_tends_to_softmax_without_no
         assert torch.allclose(method.predict(x), mean)
 
 
+def test_weights_saved_with_learned_centres_load_into_the_class_mean_default():
+    # an LRN run from before issue 14 (learned centres) can still be evaluated and reported
+    old = make_lrn(centers="learned").state_dict()
+    method = make_lrn()
+    method.load_state_dict(old)
+    assert method.center_seen.all() and torch.equal(method.centers, old["centers"])
+
+
 def test_learned_centers_have_their_own_learning_rate_and_no_weight_decay():
     method = make_lrn(centers="learned", center_lr_scale=10.0)
     groups = method.param_groups()

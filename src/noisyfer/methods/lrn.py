@@ -376,6 +376,14 @@ class LRN(Method):
         return mc_softmax_log_probs(mean, logit_noise(factor, eps),
                                     temperature=o.temperature)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved before issue 14 (centres learned, no ``center_seen``) still load, e.g. for
+        # evaluation or reports of an old run: their centres count as seen.
+        seen = prefix + "center_seen"
+        if hasattr(self, "center_seen") and seen not in state_dict and prefix + "centers" in state_dict:
+            state_dict[seen] = torch.ones_like(self.center_seen)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def param_groups(self) -> list[ParamGroup]:
         if self.options.centers != "learned":
             return super().param_groups()
