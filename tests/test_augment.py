@@ -146,3 +146,40 @@ def test_rand_augment_equals_the_drawn_ops_applied_sample_by_sample_and_keeps_it
         for k in range(2):
             sample = ops[int(choices[k, i])](sample, m, signs[k, i:i + 1])
         assert torch.allclose(out[i], sample[0], atol=1e-6), i
+
+
+def test_invert_maps_x_to_one_minus_x_on_exactly_the_rows_it_picks():
+    x = _images(16)
+    assert torch.equal(A.RANDAUGMENT_OPS["invert"](x, 0.3, torch.ones(16)), 1.0 - x)
+    names = list(A.RANDAUGMENT_OPS)
+    torch.manual_seed(4)
+    choices = torch.randint(0, len(names), (1, 16))
+    torch.manual_seed(4)
+    out = A.rand_augment(x, num_ops=1, magnitude=10)
+    picked = [i for i in range(16) if names[int(choices[0, i])] == "invert"]
+    others = [i for i in range(16) if i not in picked]
+    assert picked and others  # seed 4 draws inversion for some rows and not for others
+    assert torch.equal(out[picked], 1.0 - x[picked])
+    assert not torch.allclose(out[others], 1.0 - x[others])
+
+
+def test_strong_view_without_invert_draws_cubuks_14_ops_sample_by_sample():
+    # strong_invert=false: the draws index the 14 ops as before inversion was added, so every image is
+    # what the 14-op RandAugment makes of it; the default draws among 15 and uses inversion
+    assert A.CUBUK_OPS == tuple(list(A.RANDAUGMENT_OPS)[:14]) and "invert" not in A.CUBUK_OPS
+    x = _images(12)
+    aug = A.Augmenter(AugmentConfig(strong_invert=False, crop_padding=0.0, hflip=0.0), image_size=16)
+    torch.manual_seed(7)
+    choices = torch.randint(0, 14, (2, 12))
+    signs = (torch.randint(0, 2, (2, 12)) * 2 - 1).float()
+    torch.manual_seed(7)
+    out = aug.strong(x)
+    m = 10 / A._MAX_MAGNITUDE
+    for i in range(12):
+        sample = x[i:i + 1]
+        for k in range(2):
+            sample = A.RANDAUGMENT_OPS[A.CUBUK_OPS[int(choices[k, i])]](sample, m, signs[k, i:i + 1])
+        assert torch.allclose(out[i], aug.normalize(sample)[0], atol=1e-5), i
+    assert AugmentConfig().strong_invert
+    with pytest.raises(ValueError, match="ops must be names"):
+        A.rand_augment(x, num_ops=1, magnitude=10, ops=["invert", "blur"])

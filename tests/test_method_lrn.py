@@ -7,13 +7,15 @@ import math
 
 import pytest
 import torch
+from torch import Tensor
 
 from noisyfer.config import AugmentConfig, config_from_args
 from noisyfer.engine.augment import Augmenter
 from noisyfer.errors import UserError
 from noisyfer.methods.base import Batch
 from noisyfer.methods.lrn import (LRN, LRNOptions, center_spread, cld_loss, covariance_factor, heteroscedastic_nll,
-                                  logit_noise, mc_softmax_log_probs, raw_size)
+                                  logit_noise, mc_softmax_log_probs, raw_size, track_class_centers,
+                                  with_class_mean_gradient)
 from noisyfer.models import create_backbone
 
 SOFTPLUS_0 = math.log(2.0)  # softplus(0)
@@ -114,6 +116,83 @@ def test_cld_loss_cannot_be_lowered_by_shrinking_everything():
     assert cld_loss(tight, centers).item() < 1e-4
 
 
+def test_cld_loss_leaves_out_centers_without_a_class_yet():
+    # the two-class case above plus a third centre far away that is not valid: same value, 0.2859724
+    centers = torch.tensor([[0.0, 0.0], [2.0, 0.0], [50.0, 50.0]])
+    features = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    valid = torch.tensor([True, True, False])
+    assert cld_loss(features, centers, valid).item() == pytest.approx(0.2859724, abs=1e-6)
+    assert center_spread(centers, valid).item() == pytest.approx(1.0)
+    # one valid centre: sigma_k undefined -> 0, with a finite zero gradient; none valid: 0 as well
+    grad_features = features.clone().requires_grad_(True)
+    one = cld_loss(grad_features, centers, torch.tensor([True, False, False]))
+    one.backward()
+    assert one.item() == 0.0 and torch.equal(grad_features.grad, torch.zeros_like(features))
+    assert cld_loss(features, centers, torch.zeros(3, dtype=torch.bool)).item() == 0.0
+
+
+def test_class_centers_start_at_a_class_first_batch_mean_then_follow_wens_rule():
+    centers, seen = torch.zeros(3, 1), torch.zeros(3, dtype=torch.bool)
+    # batch 1: class 0 -> mean(0, 2) = 1, class 1 -> 10, class 2 absent: stays 0 and unseen
+    centers, seen = track_class_centers(centers, seen, torch.tensor([[0.0], [2.0], [10.0]]), torch.tensor([0, 0, 1]),
+                                        alpha=0.5)
+    assert centers.flatten().tolist() == [1.0, 10.0, 0.0] and seen.tolist() == [True, True, False]
+    # batch 2: class 0 sees 4: delta = (1 * 1 - 4) / (1 + 1) = -1.5 -> 1 + 0.5 * 1.5 = 1.75; class 2 first seen: 7
+    centers, seen = track_class_centers(centers, seen, torch.tensor([[4.0], [7.0]]), torch.tensor([0, 2]), alpha=0.5)
+    assert centers.flatten().tolist() == [1.75, 10.0, 7.0] and seen.all()
+
+
+def test_cld_gradient_through_class_mean_centres_does_not_shrink_the_features():
+    # CLD is invariant to scaling features and centres together, so when the centres are the features'
+    # class means (and differentiated as such) the gradient is orthogonal to the features (Euler:
+    # <grad, f> = 0): no pull towards the origin. With the same centres held constant it has a
+    # positive component along f, so descent contracts the features (and 1/sigma_k^2 then grows).
+    torch.manual_seed(0)
+    features = torch.randn(12, 5).abs().requires_grad_(True)
+    labels = torch.arange(12) % 3
+    means = torch.stack([features.detach()[labels == c].mean(0) for c in range(3)])
+    valid = torch.ones(3, dtype=torch.bool)
+    centres = with_class_mean_gradient(means, features, labels)
+    assert torch.equal(centres.detach(), means)  # values: the centres given
+    cld_loss(features, centres, valid).backward()
+    assert abs((features.grad * features.detach()).sum().item()) < 1e-5
+    features.grad = None
+    cld_loss(features, means, valid).backward()
+    assert (features.grad * features.detach()).sum().item() > 1.0
+
+
+def _centre_to_class_mean_distances(centers: str) -> tuple[Tensor, Tensor]:
+    """Train LRN on one fixed batch for 6 Adam steps; distances of its centres to the class means of
+    the batch's features at the end, and the spread of those class means (for scale)."""
+    torch.manual_seed(0)
+    method = LRN(backbone=create_backbone("resnet_tiny"), num_classes=3, num_train=24,
+                 options=LRNOptions(samples=20, test_samples=20, centers=centers),
+                 augment=Augmenter(AugmentConfig(hflip=0.0, crop_padding=0.0, erasing=0.0), image_size=32),
+                 image_size=32)
+    method.train()
+    optimizer = torch.optim.Adam([p for g in method.param_groups() for p in g.params], lr=1e-3)
+    labels = torch.arange(24) % 3
+    images = (torch.rand(24, 3, 32, 32) * 0.3 + labels.view(-1, 1, 1, 1) * 0.3).clamp(0, 1)
+    batch = Batch(images=images, labels=labels, indices=torch.arange(24))
+    for _ in range(6):
+        optimizer.zero_grad()
+        method.training_step(batch, epoch=1).loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        features = method.backbone(method.augment.train(images)).features
+    means = torch.stack([features[labels == c].mean(0) for c in range(3)])
+    return (method.centers.detach() - means).norm(dim=1), center_spread(means).sqrt()
+
+
+def test_class_mean_centers_end_near_the_class_means_of_the_features():
+    # the centres lag the moving features by a step or two of Wen's rule (about 0.2 of the spread here)
+    distances, spread = _centre_to_class_mean_distances("class_mean")
+    assert (distances < 0.3 * spread).all(), (distances, spread)
+    # the earlier reading: standard-normal centres moved only by the CLD gradient stay far from every class
+    distances, spread = _centre_to_class_mean_distances("learned")
+    assert (distances > 2 * spread).all(), (distances, spread)
+
+
 # -- the method --------------------------------------------------------------------------------
 
 def test_training_step_draws_all_samples_in_one_tensor(monkeypatch):
@@ -134,7 +213,9 @@ def test_training_step_draws_all_samples_in_one_tensor(monkeypatch):
     assert calls == [(1000, 64, 7)]
     assert torch.isfinite(out.loss) and out.logits.shape == (64, 7)
     out.loss.backward()
-    assert method.centers.grad is not None and method.covariance_head.weight.grad.abs().sum() > 0
+    assert method.covariance_head.weight.grad.abs().sum() > 0
+    # class-mean centres are buffers: the CLD gradient reaches the features only
+    assert not method.centers.requires_grad and "centers" not in dict(method.named_parameters())
 
 
 def test_loss_terms_and_per_sample_noise_std():
@@ -181,8 +262,16 @@ def test_mc_inference_is_deterministic_per_image_and_tends_to_softmax_without_no
         assert torch.allclose(method.predict(x), mean)
 
 
-def test_centers_have_their_own_learning_rate_and_no_weight_decay():
-    method = make_lrn(center_lr_scale=10.0)
+def test_weights_saved_with_learned_centres_load_into_the_class_mean_default():
+    # an LRN run from before issue 14 (learned centres) can still be evaluated and reported
+    old = make_lrn(centers="learned").state_dict()
+    method = make_lrn()
+    method.load_state_dict(old)
+    assert method.center_seen.all() and torch.equal(method.centers, old["centers"])
+
+
+def test_learned_centers_have_their_own_learning_rate_and_no_weight_decay():
+    method = make_lrn(centers="learned", center_lr_scale=10.0)
     groups = method.param_groups()
     assert groups[1].params == [method.centers]
     assert groups[1].lr_scale == 10.0 and groups[1].weight_decay == 0.0 and groups[0].weight_decay is None
@@ -192,7 +281,8 @@ def test_centers_have_their_own_learning_rate_and_no_weight_decay():
 @pytest.mark.parametrize("item, field", [
     ("method.covariance=banded", "covariance"), ("method.samples=0", "samples"),
     ("method.temperature=0", "temperature"), ("method.inference=vote", "inference"),
-    ("method.cld_weight=-1", "cld_weight"),
+    ("method.cld_weight=-1", "cld_weight"), ("method.centers=random", "centers"),
+    ("method.center_alpha=0", "center_alpha"),
 ])
 def test_bad_options_name_the_field(item, field):
     with pytest.raises(UserError, match=field):

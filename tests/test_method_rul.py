@@ -69,7 +69,8 @@ def _fix(method, monkeypatch, perm=(1, 0)):
     method.logvar_head = Fixed(LOGVAR)
     with torch.no_grad():
         method.fc.weight.copy_(torch.eye(2))
-        method.fc.bias.zero_()
+        if method.fc.bias is not None:
+            method.fc.bias.zero_()
     monkeypatch.setattr(torch, "randperm", lambda n, device=None: torch.tensor(perm, device=device))
 
 
@@ -107,6 +108,20 @@ def test_rul_c_adds_gamma_center_losses(monkeypatch):
     out = method.training_step(_batch(given), epoch=1)
     assert out.loss.item() == pytest.approx(_expected_rul_loss() + 0.1 * 2.5, rel=1e-6)
     assert "aux_center_loss" not in out.logs
+
+
+@pytest.mark.parametrize("name, options, has_bias", [
+    ("rul", {}, True), ("rul_c", {}, False), ("rul_c", {"classifier_bias": True}, True),
+])
+def test_rul_c_classifier_is_bias_free_by_default(name, options, has_bias):
+    # paper 000, Eq. 2: "this work sets b_j = 0"; RUL's own classifier keeps its bias
+    method, _ = _method(name, **options)
+    assert (method.fc.bias is not None) == has_bias
+    if has_bias:
+        torch.nn.init.normal_(method.fc.bias)
+    zero_logits = method.fc(torch.zeros(3, 2))
+    assert torch.equal(zero_logits, torch.zeros(3, 2)) != has_bias
+    assert any(line.strip().startswith("classifier_bias") for line in type(method.options).__doc__.splitlines())
 
 
 def test_optional_relabeling_uses_the_mean_branch(monkeypatch):

@@ -199,6 +199,21 @@ def test_scn_c_adds_gamma_center_loss_without_rr_using_current_labels():
     assert moved.tolist() == [False, False, False, False, True, False, False]  # only the current label's center
 
 
+@pytest.mark.parametrize("name, options, has_bias", [
+    ("scn", {}, True), ("scn_c", {}, False), ("scn_c", {"classifier_bias": True}, True),
+])
+def test_scn_c_classifier_is_bias_free_by_default(name, options, has_bias):
+    # paper 000, Eq. 2: the softmax loss trained with the center loss has b_j = 0, so a zero feature
+    # gets zero logits whatever its attention weight; SCN's own classifier keeps its bias
+    method, _ = _method(name, **options)
+    assert (method.fc.bias is not None) == has_bias
+    if has_bias:
+        torch.nn.init.normal_(method.fc.bias)
+    _, logits = method.heads(torch.zeros(3, method.backbone.num_features))
+    assert torch.equal(logits, torch.zeros(3, 7)) != has_bias
+    assert any(line.strip().startswith("classifier_bias") for line in type(method.options).__doc__.splitlines())
+
+
 def test_options_are_validated():
     with pytest.raises(ValueError, match="relabel_scope"):
         SCNOptions(relabel_scope="high")

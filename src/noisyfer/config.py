@@ -234,6 +234,9 @@ class AugmentConfig:
         Probability and standard deviation of additive Gaussian noise.
     strong_ops, strong_magnitude
         RandAugment of the strong views (methods that use them): operations per image, magnitude out of 30.
+    strong_invert
+        Colour inversion among the RandAugment operations (NCCTFER's paper lists it); false draws from
+        Cubuk et al.'s 14 operations only (the strong views before issue 14, image for image).
     mean, std
         Per-channel (RGB) normalisation.
     """
@@ -247,6 +250,7 @@ class AugmentConfig:
     noise_std: float = 0.05
     strong_ops: int = 2
     strong_magnitude: float = 10.0
+    strong_invert: bool = True
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
 

@@ -9,8 +9,9 @@ Views
 ``train``  crop with padding, horizontal flip, small rotation, Gaussian noise, normalise, random
            erasing (the FER recipe of SCN / EAC / RUL).
 ``weak``   crop with padding and flip, normalised (NCCTFER's weak view).
-``strong`` weak + RandAugment (``strong_ops`` ops of magnitude ``strong_magnitude`` out of 30, as
-           in Cubuk et al. 2020), normalised.
+``strong`` weak + RandAugment (``strong_ops`` ops of magnitude ``strong_magnitude`` out of 30),
+           normalised. The operations are Cubuk et al.'s 14 (2020) plus colour inversion, which
+           NCCTFER's paper lists among its RandAugment operations (``strong_invert=false``: the 14).
 """
 
 from __future__ import annotations
@@ -223,6 +224,14 @@ def _geometric(kind: str):
     return op
 
 
+def _invert(x, m, s):
+    """Colour inversion x -> 1 - x (no magnitude, as in PIL's ImageOps.invert)."""
+    return 1.0 - x
+
+
+#: RandAugment's operations, name -> f(images, magnitude in [0, 1], signs (N,)). The first 14 are Cubuk et
+#: al.'s (their order fixes which op a draw picks); ``invert`` is last, so leaving it out draws exactly
+#: as before it was added.
 RANDAUGMENT_OPS = {
     "identity": lambda x, m, s: x,
     "autocontrast": _autocontrast,
@@ -238,17 +247,25 @@ RANDAUGMENT_OPS = {
     "shear_y": _geometric("shear_y"),
     "translate_x": _geometric("translate_x"),
     "translate_y": _geometric("translate_y"),
+    "invert": _invert,
 }
 
+#: Cubuk et al.'s 14 operations (RandAugment without colour inversion).
+CUBUK_OPS = tuple(name for name in RANDAUGMENT_OPS if name != "invert")
 
-def rand_augment(images: Tensor, *, num_ops: int, magnitude: float) -> Tensor:
+
+def rand_augment(images: Tensor, *, num_ops: int, magnitude: float, ops=None) -> Tensor:
     """RandAugment: each sample gets ``num_ops`` ops drawn uniformly, each with a random sign.
 
-    The op choice is drawn on the CPU so that selecting sub-batches never waits on the device.
+    ``ops``: the names (keys of :data:`RANDAUGMENT_OPS`) to draw from, in this order; ``None`` is all of
+    them. The op choice is drawn on the CPU so that selecting sub-batches never waits on the device.
     """
     if num_ops <= 0:
         return images
-    names = list(RANDAUGMENT_OPS)
+    names = list(RANDAUGMENT_OPS) if ops is None else list(ops)
+    unknown = [name for name in names if name not in RANDAUGMENT_OPS]
+    if unknown or not names:
+        raise ValueError(f"rand_augment: ops must be names from {', '.join(RANDAUGMENT_OPS)}, got {names}")
     n = images.shape[0]
     m = min(max(magnitude / _MAX_MAGNITUDE, 0.0), 1.0)
     choices = torch.randint(0, len(names), (num_ops, n))
@@ -315,7 +332,8 @@ class Augmenter:
 
     def strong(self, images: Tensor) -> Tensor:
         c = self.config
-        x = rand_augment(to_float(self.geometric(images)), num_ops=c.strong_ops, magnitude=c.strong_magnitude)
+        ops = None if c.strong_invert else CUBUK_OPS
+        x = rand_augment(to_float(self.geometric(images)), num_ops=c.strong_ops, magnitude=c.strong_magnitude, ops=ops)
         return self.normalize(x)
 
     def eval(self, images: Tensor) -> Tensor:

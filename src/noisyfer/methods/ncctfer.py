@@ -139,7 +139,8 @@ class NCCTFER(Method):
     (crop + flip) give the threshold T_c of every class (Eq. 1); samples with p_y >= T_y are
     confident (Eq. 2) and get cross-entropy on the positive head (Eq. 3, averaged over them). The
     other samples get the masked consistency loss of Eq. 4 on a second linear head (the negative
-    class classifier) between the weak view (target) and the strong view (RandAugment, 2 ops),
+    class classifier) between the weak view (target) and the strong view (RandAugment, 2 ops, with the
+    colour inversion the paper lists among its operations; ``augment.strong_invert=false`` leaves it out),
     restricted to the k = 4 classes the negative head finds most probable on the weak view. The
     negative head is trained by Eq. 4 alone; the loss is L_s + L_c (Eq. 5), after warm-up epochs of
     CE on all samples (Algorithm 1). Inference uses the positive head.

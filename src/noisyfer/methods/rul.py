@@ -95,6 +95,8 @@ class RULOptions:
         code, reported by the authors to matter for their synthetic-noise results.
     relabel_epoch, margin2
         As in ``scn`` (first relabeling epoch, relabeling margin).
+    classifier_bias
+        Give the classifier ``fc`` a bias (RUL's public code: yes). ``rul_c`` defaults to false.
     """
 
     feature_dim: int = 64
@@ -103,6 +105,7 @@ class RULOptions:
     relabel: bool = False
     relabel_epoch: int = 10
     margin2: float = 0.2
+    classifier_bias: bool = True
 
     def __post_init__(self) -> None:
         if self.feature_dim < 1:
@@ -144,7 +147,7 @@ class RUL(Method):
         flat = channels * h * w
         self.mean_head = embedding_head(channels, flat, options.feature_dim, options.dropout)
         self.logvar_head = embedding_head(channels, flat, options.feature_dim, options.dropout)
-        self.fc = nn.Linear(options.feature_dim, self.num_classes)
+        self.fc = nn.Linear(options.feature_dim, self.num_classes, bias=options.classifier_bias)
         self.relabeling = RelabelTracker(self.state, num_classes=self.num_classes)
         self.state.register("uncertainty", torch.full((self.num_train,), float("nan")))
         self._totals_at_epoch_start: Tensor | None = None

@@ -29,9 +29,13 @@ class RULCOptions(CenterLossOptions, RULOptions):
         Center update rate (Wen et al.'s alpha).
     center_reduction
         ``"mean"`` over the batch (default) or ``"sum"`` (paper 000's formula as printed).
+    classifier_bias
+        Bias of the classifier ``fc``: false (default) as paper 000's Eq. 2 ("this work sets
+        b_j = 0"); true reproduces noisyfer's ``rul_c`` before issue 14 (RUL's biased classifier).
     """
 
     aux_center: bool = True
+    classifier_bias: bool = False
 
 
 @register_method("rul_c", options=RULCOptions)

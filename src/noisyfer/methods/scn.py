@@ -68,6 +68,8 @@ class SCNOptions:
         Weight of the RR loss (1 in SCN).
     dropout
         Dropout on the pooled features (``drop_rate`` = 0).
+    classifier_bias
+        Give the classifier ``fc`` a bias (SCN's public code: yes). ``scn_c`` defaults to false.
     """
 
     beta: float = 0.7
@@ -79,6 +81,7 @@ class SCNOptions:
     rank_regularization: bool = True
     rr_weight: float = 1.0
     dropout: float = 0.0
+    classifier_bias: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.beta < 1.0:
@@ -126,7 +129,7 @@ class SCN(Method):
         super().__init__(options=options, **common)
         dim = self.backbone.num_features
         self.dropout = nn.Dropout(options.dropout)
-        self.fc = nn.Linear(dim, self.num_classes)
+        self.fc = nn.Linear(dim, self.num_classes, bias=options.classifier_bias)
         self.attention = nn.Sequential(nn.Linear(dim, 1), nn.Sigmoid())
         self.relabeling = RelabelTracker(self.state, num_classes=self.num_classes)
         self.state.register("attention", torch.full((self.num_train,), float("nan")))

@@ -26,9 +26,14 @@ class SCNCOptions(CenterLossOptions, SCNOptions):
         Center update rate (Wen et al.'s alpha).
     center_reduction
         ``"mean"`` over the batch (default) or ``"sum"`` (paper 000's formula as printed).
+    classifier_bias
+        Bias of the classifier whose softmax loss L_S (Eq. 2) is trained with the center loss:
+        false (default) as paper 000 ("this work sets b_j = 0", after Wen et al.); true reproduces
+        noisyfer's ``scn_c`` before issue 14 (SCN's biased classifier).
     """
 
     rank_regularization: bool = False
+    classifier_bias: bool = False
 
 
 @register_method("scn_c", options=SCNCOptions)
@@ -40,7 +45,8 @@ class SCNC(SCN):
     backbone features (the ``x_i`` the classifier sees, Eq. 2) against the centers of their
     *current* labels, so a relabeled sample is pulled to its new class center; relabeling by Eq. 1
     as in ``scn``. Paper 000 drops SCN's RR loss (``rank_regularization=false`` by default; the
-    attention weighting stays). gamma defaults to the paper's RAF-DB value 0.01. The center update
+    attention weighting stays) and sets the classifier bias of Eq. 2 to zero
+    (``classifier_bias=false``). gamma defaults to the paper's RAF-DB value 0.01. The center update
     and the mean-vs-sum choice are documented in :mod:`noisyfer.methods.center_loss`.
     """
 
