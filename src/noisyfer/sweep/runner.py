@@ -171,6 +171,15 @@ def _child_env(jobs: int) -> dict:
     return env
 
 
+def _ended(proc: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.time() + timeout_s
+    while proc.poll() is None:
+        if time.time() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 class PointAttempt:
     """One attempt at one point, whatever runs it (this process's pool, a submitit job on this machine or on
     a Slurm node): take the point's lock, plan it again from its run directory, and train it (start or
@@ -237,18 +246,20 @@ class PointAttempt:
 
     def wait(self) -> str:
         """Wait for the training process; see :meth:`finish`."""
-        return self.finish(self.process.wait())
+        # Polling, not Popen.wait(): a signal handler that stops the attempt (a scheduler's warning) may run
+        # while this waits, and Popen.wait() would hold the lock that the handler's own wait needs.
+        while (code := self.process.poll()) is None:
+            time.sleep(0.2)
+        return self.finish(code)
 
     def stop(self, *, grace_s: float = 30.0) -> None:
         """Terminate the training process (its last epoch's checkpoint stays: the point resumes from it)."""
         proc = self.process
         if proc is not None and proc.poll() is None:
             proc.terminate()
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
+            if not _ended(proc, grace_s):
                 proc.kill()
-                proc.wait()
+                _ended(proc, 10.0)
         self._release()
 
     def _release(self) -> None:
