@@ -154,7 +154,7 @@ def test_local_executor_runs_the_grid_requeues_a_warned_point_and_resubmission_s
     assert "the scheduler stops the job" in log and "resume (" in log  # stopped, requeued, resumed
     assert _epochs(seed0) == [1, 2, 3, 4, 5, 6] and _summary(seed0)["status"] == "finished"
     assert _summary(out / "runs" / "seed-1")["epochs_done"] == 6
-    requeued = [p for p in (out / "submitit").glob("*_log.err") if "Requeued job" in p.read_text()]
+    requeued = [p for p in (out / "submitit").glob("*_log.out") if "Requeued job" in p.read_text()]
     assert len(requeued) == 1
     submitted = [json.loads(line) for line in (out / "submissions.jsonl").read_text().splitlines()]
     assert [list(s["jobs"]) for s in submitted] == [["seed-0"], ["seed-1"]]

@@ -275,10 +275,10 @@ class _Terminated(Exception):
 
 
 def plan_sweep(spec: SweepSpec, sweep_dir: str | Path, *, shard: tuple[int, int] = (1, 1), dry_run: bool = False,
-               echo: Callable[[str], None] = print) -> list[Planned] | None:
+               echo: Callable[[str], None] = print) -> list[Planned]:
     """Plan this shard's points (the first step of every executor): print what is to start, resume and skip;
-    with ``dry_run`` list every point (and each refused one, with why) and return None, else write
-    ``sweep.yaml`` and return the plans.
+    with ``dry_run`` list every point (and each refused one, with why) and write nothing, else write
+    ``sweep.yaml``; return the plans.
 
     Raises
     ------
@@ -305,7 +305,7 @@ def plan_sweep(spec: SweepSpec, sweep_dir: str | Path, *, shard: tuple[int, int]
         if refused:
             raise UserError(f"sweep: {len(refused)} of {len(refused) + len(plans)} points would be refused "
                             "(listed above); fix them before running")
-        return None
+        return plans
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.yaml").write_text(spec.to_yaml())
     (sweep_dir / "logs").mkdir(exist_ok=True)
@@ -327,8 +327,8 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
         raise UserError(f"--jobs: expected at least 1, got {jobs}")
     sweep_dir = Path(sweep_dir)
     plans = plan_sweep(spec, sweep_dir, shard=shard, dry_run=dry_run, echo=echo)
-    if plans is None:
-        return {"planned": 0}
+    if dry_run:
+        return {"planned": len(plans)}
     counts = {"skipped": 0, "finished": 0, "failed": 0, "busy": 0}
     queue = [p for p in plans if p.action != "skip"]
     counts["skipped"] = len(plans) - len(queue)

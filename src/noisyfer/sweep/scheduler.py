@@ -168,13 +168,12 @@ def submit_sweep(spec: SweepSpec, sweep_dir: str | Path, *, options: SchedulerOp
                         f"not a list ({','.join(devices)})")
     sweep_dir = Path(sweep_dir).resolve()
     plans = plan_sweep(spec, sweep_dir, shard=shard, dry_run=dry_run, echo=echo)
-    if plans is None:
-        if options.executor == "slurm":
-            count = sum(1 for _ in spec.resolved(runs_dir=sweep_dir / "runs", shard=shard))
-            echo(f"\nsbatch file of the array (points still finished when submitting are left out):\n"
-                 f"{sbatch_script(options, sweep_dir, count=count)}")
-        return {"planned": 0}
     queue = [p for p in plans if p.action != "skip"]
+    if dry_run:
+        if options.executor == "slurm" and queue:
+            echo(f"\nsbatch file submitit would submit for the {len(queue)} unfinished point(s):\n"
+                 f"{sbatch_script(options, sweep_dir, count=len(queue))}")
+        return {"planned": len(plans)}
     skipped = len(plans) - len(queue)
     if not queue:
         echo("nothing to submit: every point is finished")
