@@ -23,6 +23,7 @@ from noisyfer.data.format import save_dataset
 from noisyfer.sweep.scheduler_options import SchedulerOptions, parse_memory, parse_time_minutes
 
 from .conftest import make_tiny_split
+from .test_sweep_resume import _processes_mentioning
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,26 @@ def test_local_executor_runs_the_grid_requeues_a_warned_point_and_resubmission_s
 
     assert main(["report", str(out), "--no-features"]) == 0
     assert (out / "report.html").is_file() and "seed" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_terminating_a_local_sweep_ends_its_jobs_and_their_training(faces16, tmp_path):
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "noisyfer.cli.main", "sweep", *_grid(faces16, epochs=5000), "--out", str(out),
+               "--executor", "local", "--jobs", "2"]
+    # started in the background of a script: SIGINT is ignored, and submitit cancels a local job with SIGINT
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        _wait_for(lambda: all(_parent_of_process_running(str(out / "points" / f"seed-{s}.yaml")) for s in (0, 1)),
+                  "both points training", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 130
+        assert "run the same command again to continue" in proc.stdout.read()
+        _wait_for(lambda: _processes_mentioning(str(out)) == [], "the jobs and their training to end", timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # -- slurm, against fake sbatch / srun / scontrol -----------------------------------------------------------

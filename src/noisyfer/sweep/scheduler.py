@@ -19,6 +19,7 @@ count).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -118,6 +119,20 @@ class PointJob(Checkpointable):
             self._attempt.stop()
         return DelayedSubmission(PointJob(self.sweep_dir, self.point, self.config, device=self.device,
                                           threads=self.threads))
+
+
+@contextlib.contextmanager
+def _sigint_not_ignored():
+    """submitit cancels a local job with SIGINT: its processes must not inherit an ignored SIGINT (as a
+    command started in the background of a script does)."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _submitit_command(folder: Path) -> str:
@@ -239,7 +254,9 @@ def _run_local(queue: list[Planned], sweep_dir: Path, options: SchedulerOptions,
             while queue and free_slots:
                 item, slot = queue.pop(0), free_slots.pop(0)
                 device = devices[slot % len(devices)] if devices else None
-                job = executor.submit(PointJob(sweep_dir, item.point, item.config, device=device, threads=threads))
+                with _sigint_not_ignored():
+                    job = executor.submit(PointJob(sweep_dir, item.point, item.config, device=device,
+                                                   threads=threads))
                 _record_submission(sweep_dir, "local", {item.point.name: job.job_id})
                 submitted += 1
                 running[slot] = (job, item)
@@ -267,11 +284,13 @@ def _run_local(queue: list[Planned], sweep_dir: Path, options: SchedulerOptions,
                     echo(f"  busy   {item.point.name} (another sweep process is training it)")
     except KeyboardInterrupt:
         for job, _ in running.values():
-            job.cancel()  # the job's training process ends with it
-        for job, _ in running.values():
-            deadline = time.time() + 30
-            while not job.done() and time.time() < deadline:
-                time.sleep(0.2)
+            job.cancel()  # SIGINT: the job stops its training process, and the job's controller the job
+        deadline = time.time() + 60
+        while any(not job.done() for job, _ in running.values()) and time.time() < deadline:
+            time.sleep(0.2)
+        left = [job.job_id for job, _ in running.values() if not job.done()]
+        if left:
+            echo(f"noisyfer: local job(s) {', '.join(left)} still running after 60 s")
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
