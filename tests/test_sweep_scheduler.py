@@ -184,8 +184,9 @@ def test_terminating_a_local_sweep_ends_its_jobs_and_their_training(faces16, tmp
         _wait_for(lambda: all(_parent_of_process_running(str(out / "points" / f"seed-{s}.yaml")) for s in (0, 1)),
                   "both points training", proc)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 130
-        assert "run the same command again to continue" in proc.stdout.read()
+        # the jobs share the command's output: it ends (EOF) only when they have ended too
+        printed, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 130 and "run the same command again to continue" in printed
         _wait_for(lambda: _processes_mentioning(str(out)) == [], "the jobs and their training to end", timeout=60)
     finally:
         if proc.poll() is None:
