@@ -17,6 +17,7 @@ MODULES = [
     "noisyfer.models",
     "noisyfer.models.backbones",
     "noisyfer.models.resnet",
+    "noisyfer.sweep.scheduler_options",
 ]
 
 

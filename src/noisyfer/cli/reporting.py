@@ -20,12 +20,17 @@ def add_parsers(subparsers, parser_class=None) -> None:
                     "finished runs and resumes killed ones.")
     p.add_argument("items", nargs="*", metavar="ARG", help="a sweep or run config file, then key=value / key=a,b,c")
     p.add_argument("--out", help="sweep directory (default: the sweep file's 'out', else sweeps/<file stem>)")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at the same time (default 1)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="points trained at the same time (default 1; --executor slurm: the array's limit, "
+                        "default all)")
     p.add_argument("--shard", help="I/N: run only the I-th of N disjoint parts of the grid (several machines)")
-    p.add_argument("--device", help="device per job slot, comma-separated and used in turn (e.g. cuda:0,cuda:1)")
+    p.add_argument("--device", help="device per job slot, comma-separated and used in turn (e.g. cuda:0,cuda:1); "
+                                    "with slurm one device for all (default: the config's, auto)")
     p.add_argument("--collect", action="store_true", help="train nothing: only collect results and write tables")
-    p.add_argument("--dry-run", action="store_true", help="print what would run, train nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would run, train nothing (with slurm: also the sbatch file)")
     p.add_argument("--report", action="store_true", help="also write OUT/report.html when done")
+    add_scheduler_options(p)
     p.set_defaults(func=sweep, trailing="items")
 
     p = subparsers.add_parser("report", help="write an HTML report (and Markdown summary) of a run, a sweep or runs")
@@ -69,6 +74,40 @@ def add_parsers(subparsers, parser_class=None) -> None:
     p.set_defaults(func=suspects)
 
 
+def add_scheduler_options(p) -> None:
+    """``--executor`` and the settings of a point's submitit job (``noisyfer sweep``)."""
+    g = p.add_argument_group("scheduler", "run the points as submitit jobs: on this machine (local) or as a Slurm "
+                                          "job array (slurm); each job trains, resumes or skips its point")
+    g.add_argument("--executor", default="process", choices=("process", "local", "slurm"),
+                   help="process: this command trains the points (default); local: submitit jobs on this machine; "
+                        "slurm: submit one Slurm job array and return")
+    g.add_argument("--time", help="time limit of one point's job, minutes or [D-]H:MM:SS (required with slurm); a "
+                                  "point still running then is requeued and resumes from its last checkpoint")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--gpus", type=int, help="GPUs of one point's job (sbatch --gpus-per-node)")
+    g.add_argument("--cpus", type=int, help="CPUs of one point's job (sbatch --cpus-per-task; sets OMP_NUM_THREADS)")
+    g.add_argument("--mem", help="memory of one point's job with a unit, e.g. 32G (sbatch --mem)")
+    g.add_argument("--account", help="Slurm account charged (sbatch --account)")
+    g.add_argument("--qos", help="Slurm quality of service (sbatch --qos)")
+    g.add_argument("--constraint", help="Slurm node features, e.g. a100 (sbatch --constraint)")
+    g.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other sbatch setting, repeatable: --slurm mail-type=END --slurm requeue")
+    g.add_argument("--setup", action="append", default=[], metavar="CMD",
+                   help="shell command run in each job before it trains, repeatable (e.g. 'module load cuda')")
+    g.add_argument("--log-dir", help="submitit's folder of job files and logs (default OUT/submitit)")
+    g.add_argument("--requeues", type=int, help="times a point's job is requeued after reaching --time (default 3; "
+                                                "preemptions always requeue)")
+
+
+def scheduler_options(args):
+    from ..sweep.scheduler_options import SchedulerOptions
+
+    return SchedulerOptions(executor=args.executor, jobs=args.jobs, time=args.time, partition=args.partition,
+                            gpus=args.gpus, cpus=args.cpus, mem=args.mem, account=args.account, qos=args.qos,
+                            constraint=args.constraint, slurm=args.slurm, setup=args.setup, log_dir=args.log_dir,
+                            requeues=args.requeues)
+
+
 def _sweep_dir(args, spec) -> Path:
     if args.out:
         return Path(args.out)
@@ -90,19 +129,25 @@ def sweep(args) -> int:
         spec = SweepSpec.from_args(args.items)
     out = _sweep_dir(args, spec)
     failed = 0
+    options = scheduler_options(args)
     if not args.collect:
         devices = tuple(d.strip() for d in args.device.split(",") if d.strip()) if args.device else ()
+        shard = parse_shard(args.shard)
+        if options.executor == "slurm" and args.report:
+            raise UserError(f"--report: with --executor slurm the runs finish later; then run noisyfer report {out}")
         try:
-            counts = run_sweep(spec, out, jobs=args.jobs, shard=parse_shard(args.shard), devices=devices,
-                               dry_run=args.dry_run)
+            if options.executor == "process":
+                counts = run_sweep(spec, out, jobs=options.jobs or 1, shard=shard, devices=devices,
+                                   dry_run=args.dry_run)
+            else:
+                from ..sweep.scheduler import submit_sweep
+
+                counts = submit_sweep(spec, out, options=options, shard=shard, devices=devices, dry_run=args.dry_run)
         except KeyboardInterrupt:
             print(f"noisyfer: sweep interrupted; run the same command again to continue ({out})", file=sys.stderr)
             return 130
-        if args.dry_run:
-            if counts.get("refused"):
-                raise UserError(f"sweep: {counts['refused']} of {counts['refused'] + counts['planned']} points would "
-                                "be refused (listed above); fix them before running")
-            return 0
+        if args.dry_run or options.executor == "slurm":
+            return 0  # the Slurm jobs train later: collect then (the submission printed how)
         failed = counts.get("failed", 0)
         print("runs: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     elif not (out / "sweep.yaml").is_file():

@@ -38,7 +38,7 @@ from ..engine.rundir import atomic_write_bytes
 from ..errors import UserError
 from .spec import GridPoint, SweepSpec, differing_keys
 
-__all__ = ["Planned", "failure_path", "plan_point", "run_sweep"]
+__all__ = ["Planned", "PointAttempt", "failure_path", "outcome_line", "plan_point", "plan_sweep", "run_sweep"]
 
 
 @dataclass
@@ -171,23 +171,121 @@ def _child_env(jobs: int) -> dict:
     return env
 
 
+def _ended(proc: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.time() + timeout_s
+    while proc.poll() is None:
+        if time.time() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+class PointAttempt:
+    """One attempt at one point, whatever runs it (this process's pool, a submitit job on this machine or on
+    a Slurm node): take the point's lock, plan it again from its run directory, and train it (start or
+    resume) as a ``noisyfer train`` process writing ``logs/NAME.log``; on its end, record a failure.
+
+    ``preexec``: called in the training process before it starts (a scheduler's job uses it so that the
+    process ignores the scheduler's warning signal and ends with the job).
+    """
+
+    def __init__(self, sweep_dir: Path, item: Planned, *, device: str | None = None, env: dict | None = None,
+                 preexec: Callable[[], None] | None = None):
+        self.sweep_dir, self.item, self.device = Path(sweep_dir), item, device
+        self.env, self.preexec = env, preexec
+        self.process: subprocess.Popen | None = None
+        self._lock: _PointLock | None = None
+        self._log = None
+
+    @property
+    def name(self) -> str:
+        return self.item.point.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.sweep_dir / "logs" / f"{self.name}.log"
+
+    def begin(self) -> str:
+        """``"busy"`` (another process trains the point), ``"skip"`` (finished meanwhile) or ``"started"``."""
+        lock = _PointLock(self.sweep_dir / "locks" / f"{self.name}.lock")
+        if not lock.acquire():
+            return "busy"
+        try:
+            self.item = plan_point(self.item.point, self.item.config, self.item.run_dir)  # the state may have changed
+        except BaseException:
+            lock.release()
+            raise
+        if self.item.action == "skip":
+            lock.release()
+            return "skip"
+        self._lock = lock
+        failure_path(self.sweep_dir, self.name).unlink(missing_ok=True)  # a new attempt
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "a")
+        self._log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {self.item.action} ({self.item.reason})\n")
+        self._log.flush()
+        self.process = subprocess.Popen(_command(self.item, self.sweep_dir, self.device), stdout=self._log,
+                                        stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL,
+                                        # the child holds the lock too: a killed sweep's orphan still counts
+                                        pass_fds=(lock.fileno(),), preexec_fn=self.preexec)
+        return "started"
+
+    def note(self, text: str) -> None:
+        """Append a line to the point's log (while the attempt runs)."""
+        if self._log is not None and not self._log.closed:
+            self._log.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+            self._log.flush()
+
+    def finish(self, code: int) -> str:
+        """``"finished"`` or ``"failed"`` (recorded in ``logs/NAME.failed.json``) after the process ended with ``code``."""
+        self._release()
+        if code == 0 and _summary(self.item.run_dir).get("status") == "finished":
+            return "finished"
+        _record_failure(self.sweep_dir, self.item, code, self.log_path)
+        return "failed"
+
+    def wait(self) -> str:
+        """Wait for the training process; see :meth:`finish`."""
+        # Polling, not Popen.wait(): a signal handler that stops the attempt (a scheduler's warning) may run
+        # while this waits, and Popen.wait() would hold the lock that the handler's own wait needs.
+        while (code := self.process.poll()) is None:
+            time.sleep(0.2)
+        return self.finish(code)
+
+    def stop(self, *, grace_s: float = 30.0) -> None:
+        """Terminate the training process (its last epoch's checkpoint stays: the point resumes from it)."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            if not _ended(proc, grace_s):
+                proc.kill()
+                _ended(proc, 10.0)
+        self._release()
+
+    def _release(self) -> None:
+        if self._log is not None:
+            self._log.close()
+        if self._lock is not None:
+            self._lock.release()
+        self._log = self._lock = None
+
+
 class _Terminated(Exception):
     pass
 
 
-def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: tuple[int, int] = (1, 1),
-              devices: tuple[str, ...] = (), dry_run: bool = False, echo: Callable[[str], None] = print) -> dict:
-    """Run this shard's points of ``spec`` into ``sweep_dir``; returns counts per outcome.
+def plan_sweep(spec: SweepSpec, sweep_dir: str | Path, *, shard: tuple[int, int] = (1, 1), dry_run: bool = False,
+               echo: Callable[[str], None] = print) -> list[Planned]:
+    """Plan this shard's points (the first step of every executor): print what is to start, resume and skip;
+    with ``dry_run`` list every point (and each refused one, with why) and write nothing, else write
+    ``sweep.yaml``; return the plans.
 
     Raises
     ------
     UserError
-        A point whose configuration is invalid, or a run directory made with other settings.
-    KeyboardInterrupt
-        On Ctrl-C or SIGTERM, after stopping the running processes (re-run to continue).
+        A point whose configuration is invalid (with ``dry_run``: if any is), or a run directory made with
+        other settings.
     """
-    if jobs < 1:
-        raise UserError(f"--jobs: expected at least 1, got {jobs}")
     sweep_dir = Path(sweep_dir)
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise UserError(f"--out: not a directory: {sweep_dir}")
@@ -204,15 +302,38 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
             echo(f"  {p.action:<6} {p.point.name}  ({p.reason})")
         for point, message in refused:
             echo(f"  refuse {point.name}  ({message})")
-        return {"planned": len(plans), "refused": len(refused)}
+        if refused:
+            raise UserError(f"sweep: {len(refused)} of {len(refused) + len(plans)} points would be refused "
+                            "(listed above); fix them before running")
+        return plans
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.yaml").write_text(spec.to_yaml())
     (sweep_dir / "logs").mkdir(exist_ok=True)
+    return plans
+
+
+def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: tuple[int, int] = (1, 1),
+              devices: tuple[str, ...] = (), dry_run: bool = False, echo: Callable[[str], None] = print) -> dict:
+    """Run this shard's points of ``spec`` into ``sweep_dir`` as processes of this one; returns counts per outcome.
+
+    Raises
+    ------
+    UserError
+        A point whose configuration is invalid, or a run directory made with other settings.
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM, after stopping the running processes (re-run to continue).
+    """
+    if jobs < 1:
+        raise UserError(f"--jobs: expected at least 1, got {jobs}")
+    sweep_dir = Path(sweep_dir)
+    plans = plan_sweep(spec, sweep_dir, shard=shard, dry_run=dry_run, echo=echo)
+    if dry_run:
+        return {"planned": len(plans)}
     counts = {"skipped": 0, "finished": 0, "failed": 0, "busy": 0}
     queue = [p for p in plans if p.action != "skip"]
     counts["skipped"] = len(plans) - len(queue)
     env = _child_env(jobs)
-    running: dict[int, tuple[subprocess.Popen, Planned, object, object]] = {}
+    running: dict[int, PointAttempt] = {}
     free_slots = list(range(jobs))
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -225,62 +346,47 @@ def run_sweep(spec: SweepSpec, sweep_dir: str | Path, *, jobs: int = 1, shard: t
         while queue or running:
             while queue and free_slots:
                 item = queue.pop(0)
-                lock = _PointLock(sweep_dir / "locks" / f"{item.point.name}.lock")
-                if not lock.acquire():
+                device = devices[free_slots[0] % len(devices)] if devices else None
+                attempt = PointAttempt(sweep_dir, item, device=device, env=env)
+                outcome = attempt.begin()
+                if outcome == "busy":
                     counts["busy"] += 1
                     echo(f"  busy   {item.point.name} (another sweep process is training it)")
                     continue
-                item = plan_point(item.point, item.config, item.run_dir)  # the state may have changed
-                if item.action == "skip":
-                    lock.release()
+                if outcome == "skip":
                     counts["skipped"] += 1
                     continue
-                failure_path(sweep_dir, item.point.name).unlink(missing_ok=True)  # a new attempt
                 slot = free_slots.pop(0)
-                device = devices[slot % len(devices)] if devices else None
-                log = open(sweep_dir / "logs" / f"{item.point.name}.log", "a")
-                log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {item.action} ({item.reason})\n")
-                log.flush()
-                proc = subprocess.Popen(_command(item, sweep_dir, device), stdout=log, stderr=subprocess.STDOUT,
-                                        env=env, stdin=subprocess.DEVNULL,
-                                        # the child holds the lock too: a killed sweep's orphan still counts
-                                        pass_fds=(lock.fileno(),))
                 started += 1
-                running[slot] = (proc, item, log, lock)
-                echo(f"[{started}/{len(plans) - counts['skipped']}] {item.action} {item.point.name}"
-                     f"{f' on {device}' if device else ''}  ({item.reason}; log {log.name})")
+                running[slot] = attempt
+                echo(f"[{started}/{len(plans) - counts['skipped']}] {attempt.item.action} {attempt.name}"
+                     f"{f' on {device}' if device else ''}  ({attempt.item.reason}; log {attempt.log_path})")
             time.sleep(0.2)
-            for slot, (proc, item, log, lock) in list(running.items()):
-                code = proc.poll()
+            for slot, attempt in list(running.items()):
+                code = attempt.process.poll()
                 if code is None:
                     continue
-                log.close()
-                lock.release()
                 del running[slot]
                 free_slots.append(slot)
-                summary = _summary(item.run_dir)
-                if code == 0 and summary.get("status") == "finished":
-                    counts["finished"] += 1
-                    echo(f"  done   {item.point.name}: best {summary.get('accuracy_best', float('nan')):.4f}, "
-                         f"last {summary.get('accuracy_last', float('nan')):.4f}")
-                else:
-                    counts["failed"] += 1
-                    _record_failure(sweep_dir, item, code, Path(log.name))
-                    echo(f"  FAILED {item.point.name} (exit status {code}); see {log.name}")
+                outcome = attempt.finish(code)
+                counts[outcome] += 1
+                echo(outcome_line(attempt.name, outcome, attempt.item.run_dir, code, attempt.log_path))
     except (KeyboardInterrupt, _Terminated):
-        for proc, *_ in running.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.time() + 30
-        for proc, _, log, lock in running.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
-            lock.release()
+        for attempt in running.values():
+            if attempt.process.poll() is None:
+                attempt.process.terminate()
+        for attempt in running.values():
+            attempt.stop()
         raise KeyboardInterrupt from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     return counts
+
+
+def outcome_line(name: str, outcome: str, run_dir: Path, code: int | None, log: Path) -> str:
+    """What the sweep prints when a point's training ended."""
+    if outcome == "finished":
+        summary = _summary(run_dir)
+        return (f"  done   {name}: best {summary.get('accuracy_best', float('nan')):.4f}, "
+                f"last {summary.get('accuracy_last', float('nan')):.4f}")
+    return f"  FAILED {name} (exit status {code}); see {log}"
