@@ -323,8 +323,9 @@ def test_sp_weight_reduces_to_the_papers_on_a_rafdb_sized_run_and_shrinks_with_t
     assert RAFDB_RAMP_STEPS == 1700
     assert sp_weight_for_steps(1000.0, 170 * 10) == 1000.0
     assert sp_weight_for_steps(1000.0, 3900 * 6) == 1000.0  # AffectNet (280k faces, ramp epoch 6): capped
-    # the memorization benchmark: 1,000 faces // 64 = 15 steps, ramp epoch 10 -> 150 steps -> 1000 * 150 / 1700
-    assert sp_weight_for_steps(1000.0, 15 * 10) == pytest.approx(88.235294)
+    # the memorization benchmark: 1,000 faces // 64 = 15 steps, ramp epoch 10 -> 150 steps -> 1000 (150 / 1700)^2
+    assert sp_weight_for_steps(1000.0, 15 * 10) == pytest.approx(7.785467)
+    assert sp_weight_for_steps(1000.0, 15 * 10, power=1.0) == pytest.approx(88.235294)
     assert sp_weight_for_steps(1000.0, None) == 1000.0
     method = _method(ramp_epoch=10.0)
     assert method.sp_weight == 1000.0  # before setup: the given weight
@@ -332,12 +333,12 @@ def test_sp_weight_reduces_to_the_papers_on_a_rafdb_sized_run_and_shrinks_with_t
     assert method.sp_weight == 1000.0 and method.resolved["ramp_steps"] == 1700
     method = _method(ramp_epoch=10.0)
     method.setup(_setup_info(15))
-    assert method.sp_weight == pytest.approx(88.235294) and method.resolved["sp_weight"] == pytest.approx(88.235294)
+    assert method.sp_weight == pytest.approx(7.785467) and method.resolved["sp_weight"] == pytest.approx(7.785467)
     # the step uses the scaled weight
     method.train()
     out = method.training_step(_batch([0, 1, 2, 0, 1, 2, 0, 1]), epoch=12)
     logs = {k: float(v) for k, v in out.logs.items()}
-    expected = logs["ramp_up"] * (logs["ce_main"] + 0.5 * logs["soft"] + 88.235294 * logs["sp"]) + \
+    expected = logs["ramp_up"] * (logs["ce_main"] + 0.5 * logs["soft"] + 7.785467 * logs["sp"]) + \
         logs["ramp_down"] * logs["aux"]
     assert logs["ramp_up"] == 1.0 and out.loss.item() == pytest.approx(expected, rel=1e-5)
     fixed = _method(ramp_epoch=10.0, sp_weight_scaling="none")

@@ -72,20 +72,21 @@ def ramp_down(completed_epochs: float, ramp_epoch: float) -> float:
     return math.exp(-((1.0 - ramp_epoch / completed_epochs) ** 2))
 
 
-def sp_weight_for_steps(sp_weight: float, ramp_steps: int | None, reference_steps: int = RAFDB_RAMP_STEPS) -> float:
+def sp_weight_for_steps(sp_weight: float, ramp_steps: int | None, reference_steps: int = RAFDB_RAMP_STEPS, *,
+                        power: float = 2.0) -> float:
     """L_sp's weight for a run whose main terms reach full weight after ``ramp_steps`` steps.
 
-    ``sp_weight * min(1, ramp_steps / reference_steps)``: the paper's weight (1000) was set for
-    RAF-DB, where the auxiliary branches learn for :data:`RAFDB_RAMP_STEPS` (1,700) steps before
-    the ramp ends; a run with fewer ramp steps gets proportionally less, and RAF-DB-sized or larger
-    runs get the paper's weight. ``ramp_steps`` None (unknown, or no ramp) keeps ``sp_weight``.
+    ``sp_weight * min(1, ramp_steps / reference_steps) ** power``: the paper's weight (1000) was set
+    for RAF-DB, where the auxiliary branches learn for :data:`RAFDB_RAMP_STEPS` (1,700) steps before
+    the ramp ends; a run with fewer ramp steps gets less, RAF-DB-sized or larger runs get the paper's
+    weight. ``ramp_steps`` None (unknown, or no ramp) keeps ``sp_weight``.
 
-    >>> sp_weight_for_steps(1000.0, 1700), round(sp_weight_for_steps(1000.0, 150), 2)
-    (1000.0, 88.24)
+    >>> sp_weight_for_steps(1000.0, 1700), round(sp_weight_for_steps(1000.0, 150), 3)
+    (1000.0, 7.785)
     """
     if ramp_steps is None or ramp_steps <= 0:
         return float(sp_weight)
-    return float(sp_weight) * min(1.0, ramp_steps / reference_steps)
+    return float(sp_weight) * min(1.0, ramp_steps / reference_steps) ** power
 
 
 def main_branch_dead(mean_ce: float, num_classes: int, fraction: float = DEAD_CE_FRACTION) -> bool:
