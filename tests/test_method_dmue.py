@@ -16,16 +16,19 @@ from noisyfer.methods.dmue import DMUEOptions
 from noisyfer.methods.dmue_c import DMUECOptions
 from noisyfer.methods.dmue_losses import (
     IGNORE,
+    RAFDB_RAMP_STEPS,
     auxiliary_ce,
     auxiliary_targets,
     class_similarity,
     has_enough_per_class,
     latent_distribution,
+    main_branch_dead,
     ramp_down,
     ramp_up,
     sharpen,
     soft_loss,
     sp_loss,
+    sp_weight_for_steps,
 )
 from noisyfer.models import create_backbone
 
@@ -305,3 +308,90 @@ def test_dmue_c_without_auxiliary_centers():
     out = method.training_step(_batch([0, 1, 2, 0, 1, 2]), epoch=1)
     assert "center_aux" not in out.logs and len(method.center_aux) == 0
     assert torch.isfinite(out.loss)
+
+
+# -- L_sp's weight against the run's length, and the collapse check -------------------------------
+
+
+def _setup_info(steps_per_epoch, labels=(0, 1, 2) * 4):
+    return TrainingSetup(labels=torch.tensor(labels), columns={}, class_names=("a", "b", "c"), epochs=30,
+                         steps_per_epoch=steps_per_epoch, device=torch.device("cpu"))
+
+
+def test_sp_weight_reduces_to_the_papers_on_a_rafdb_sized_run_and_shrinks_with_the_ramp_steps():
+    # RAF-DB: 12,271 faces // batch 72 = 170 steps per epoch, ramp epoch 10 -> 1,700 steps -> the paper's 1000
+    assert RAFDB_RAMP_STEPS == 1700
+    assert sp_weight_for_steps(1000.0, 170 * 10) == 1000.0
+    assert sp_weight_for_steps(1000.0, 3900 * 6) == 1000.0  # AffectNet (280k faces, ramp epoch 6): capped
+    # the memorization benchmark: 1,000 faces // 64 = 15 steps, ramp epoch 10 -> 150 steps -> 1000 (150 / 1700)^2
+    assert sp_weight_for_steps(1000.0, 15 * 10) == pytest.approx(7.785467)
+    assert sp_weight_for_steps(1000.0, 15 * 10, power=1.0) == pytest.approx(88.235294)
+    assert sp_weight_for_steps(1000.0, None) == 1000.0
+    method = _method(ramp_epoch=10.0)
+    assert method.sp_weight == 1000.0  # before setup: the given weight
+    method.setup(_setup_info(170))
+    assert method.sp_weight == 1000.0 and method.resolved["ramp_steps"] == 1700
+    method = _method(ramp_epoch=10.0)
+    method.setup(_setup_info(15))
+    assert method.sp_weight == pytest.approx(7.785467) and method.resolved["sp_weight"] == pytest.approx(7.785467)
+    # the step uses the scaled weight
+    method.train()
+    out = method.training_step(_batch([0, 1, 2, 0, 1, 2, 0, 1]), epoch=12)
+    logs = {k: float(v) for k, v in out.logs.items()}
+    expected = logs["ramp_up"] * (logs["ce_main"] + 0.5 * logs["soft"] + 7.785467 * logs["sp"]) + \
+        logs["ramp_down"] * logs["aux"]
+    assert logs["ramp_up"] == 1.0 and out.loss.item() == pytest.approx(expected, rel=1e-5)
+    fixed = _method(ramp_epoch=10.0, sp_weight_scaling="none")
+    fixed.setup(_setup_info(15))
+    assert fixed.sp_weight == 1000.0
+    with pytest.raises(ValueError, match="sp_weight_scaling"):
+        DMUEOptions(sp_weight_scaling="epochs")
+
+
+def _dead(name="dmue", **options):
+    """A main branch that outputs zero logits: its cross-entropy is ln K whatever it sees."""
+    method = _method(name, **options)
+    with torch.no_grad():
+        method.fc.weight.zero_()
+    method.fc.weight.requires_grad_(False)
+    method.train()
+    return method
+
+
+def _epoch(method, epoch, batches=2):
+    method.on_epoch_start(epoch)
+    for i in range(batches):
+        out = method.training_step(_batch([0, 1, 2, 0, 1, 2], seed=epoch * 10 + i), epoch=epoch)
+        assert float(out.logs["ce_main"]) == pytest.approx(LN3, abs=1e-6)
+    return method.on_epoch_end(epoch)
+
+
+@pytest.mark.parametrize("name", ["dmue", "dmue_c"])
+def test_collapse_check_stops_a_dead_main_branch_after_two_full_weight_epochs(name):
+    assert main_branch_dead(0.97 * LN3, 3) and not main_branch_dead(0.96 * LN3, 3)
+    method = _dead(name, ramp_epoch=0.0)
+    assert _epoch(method, 1)["ce_main_epoch"] == pytest.approx(LN3, abs=1e-6)  # first dead epoch: a count
+    with pytest.raises(UserError, match=rf"{name}: the main branch collapsed.*ln 3 = 1.099.*method.sp_weight"):
+        _epoch(method, 2)
+    # during the ramp (main terms not yet at full weight) a dead main branch is not counted
+    ramped = _dead(name, ramp_epoch=10.0)
+    for epoch in (1, 2, 3):
+        _epoch(ramped, epoch)
+    # and the check can be turned off
+    off = _dead(name, ramp_epoch=0.0, collapse_check=False)
+    for epoch in (1, 2, 3):
+        _epoch(off, epoch)
+
+
+def test_collapse_check_passes_a_learning_main_branch(tiny_overrides):
+    import json
+
+    import noisyfer
+    from noisyfer.config import config_from_args
+
+    result = noisyfer.train(config_from_args(None, tiny_overrides + [
+        "method=dmue", "train.epochs=3", "method.ramp_epoch=0", "train.sampler=balanced", "method.head_lr_ratio=1"]))
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    ce = [row["ce_main_epoch"] for row in rows]
+    assert ce[-1] < 0.97 * math.log(7) and ce[-1] < ce[0]

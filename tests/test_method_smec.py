@@ -163,3 +163,61 @@ def test_training_step_wires_mirror_split_merge_and_elr(alignment):
 def test_split_must_divide_the_image():
     with pytest.raises(UserError, match="split=4x4 needs an image side divisible by 4"):
         _smec(make_tiny_split(8, size=34), split="4x4")
+
+
+def _bn_buffers(module):
+    return {name: buf.clone() for name, buf in module.named_buffers() if "running" in name or "num_batches" in name}
+
+
+@pytest.mark.parametrize("bn_statistics", ["whole", "all"])
+def test_half_image_forward_leaves_the_running_statistics_to_the_whole_image(bn_statistics):
+    import copy
+
+    data = make_tiny_split(16, size=32)
+    method = _smec(data, noise_level=0.4, bn_statistics=bn_statistics)
+    method.train()
+    reference = copy.deepcopy(method.backbone)
+    batch = TensorLoader(data, batch_size=8, device=torch.device("cpu")).batch(torch.arange(8))
+    method.training_step(batch, epoch=1)
+    with torch.no_grad():  # the whole image alone, in training mode: one running-statistics update
+        reference(method.augment.normalize(batch.images))
+    expected, got = _bn_buffers(reference), _bn_buffers(method.backbone)
+    assert expected.keys() == got.keys() and len(got) > 0
+    same = all(torch.allclose(got[k].float(), expected[k].float(), atol=1e-6) for k in got)
+    if bn_statistics == "whole":
+        assert same  # half faces leave no trace in what test time uses
+        assert all(int(got[k]) == 1 for k in got if k.endswith("num_batches_tracked"))
+    else:
+        assert not same  # the old behaviour: the halves' forward moved them a second time
+        assert all(int(got[k]) == 2 for k in got if k.endswith("num_batches_tracked"))
+
+
+def test_half_image_forward_still_normalises_with_the_halves_batch_statistics():
+    from noisyfer.models import running_stats_frozen
+
+    net = create_backbone("resnet_tiny").train()
+    x = torch.randn(4, 3, 32, 16) * 3 + 2
+    with torch.no_grad():
+        free = net(x).feature_map
+        before = _bn_buffers(net)
+        with running_stats_frozen(net):
+            frozen = net(x).feature_map
+    # the same training-mode (batch-statistics) forward, and the buffers untouched by the second one
+    assert torch.allclose(free, frozen, atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in _bn_buffers(net).items())
+    assert all(m.track_running_stats for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_elr_lambda_readings():
+    # default: ELR keeps its own weight (3), Eq. 6's lambda follows the noise level
+    assert SMECOptions().resolved_elr_lambda(5.0) == 3.0
+    # the literal single-symbol reading: Eq. 4's lambda is Eq. 6's
+    shared = SMECOptions(elr_lambda="shared")
+    assert [shared.resolved_elr_lambda(shared.resolved_weight(r)) for r in (0.0, 0.4, 0.55)] == [2.0, 3.0, 5.0]
+    with pytest.raises(ValueError, match="'shared'"):
+        SMECOptions(elr_lambda="same")
+    with pytest.raises(ValueError, match="bn_statistics"):
+        SMECOptions(bn_statistics="tiles")
+    data = make_tiny_split(16, size=32)
+    method = _smec(data, noise_level=0.55, elr_lambda="shared")
+    assert method.consistency_weight == 5.0 and method.elr.lam == 5.0

@@ -31,6 +31,9 @@ from noisyfer.errors import UserError
         ({"class_counts": (1, 1, 1, 1, 1, 1, -1)}, "class_counts", ">= 0"),
         ({"class_counts": (0,) * 7}, "class_counts", "not all 0"),
         ({"intensity_min": 0.8, "intensity_max": 0.2}, "intensity_min", "must not exceed"),
+        ({"pseudo_va_noise": 1.5}, "pseudo_va_noise", "number in 0..1"),
+        ({"pseudo_va_noise": (0.1, 0.2, 0.3)}, "pseudo_va_noise", "2 values (valence, arousal)"),
+        ({"pseudo_va_noise": (0.1, "x")}, "pseudo_va_noise", "number in 0..1"),
     ],
 )
 def test_invalid_fields_raise_user_error_naming_the_field(kwargs, field, allowed):

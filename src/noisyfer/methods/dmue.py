@@ -13,6 +13,11 @@ Per batch (labels y, e = completed epochs, a = ``ramp_epoch``)::
 
     L = r_up(e) * CE(s * z_main, y) + r_up(e) * (w * L_soft + gamma * L_sp) + r_down(e) * L_aux
 
+gamma (1000 in the public code) was set for RAF-DB, where about 1,700 steps pass before the ramp
+ends; by default it is scaled by the run's ramp steps (``sp_weight_scaling=steps``: the paper's
+value on RAF-DB and larger, 7.8 for 150 ramp steps). A main branch whose cross-entropy stays at
+chance (ln K) for two epochs after the ramp stops the run with a message (``collapse_check``).
+
 with ``s = sigmoid(MLP([class_similarity, onehot(y)]))`` the pairwise-uncertainty score of each
 sample, L_soft pulling the main branch's non-target probabilities to the latent distribution mined
 by branch y (sharpened with T), L_sp preserving the sample similarities of each auxiliary branch in
@@ -21,6 +26,7 @@ the main branch, and L_aux the auxiliary branches' own cross-entropy.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -38,10 +44,12 @@ from .dmue_losses import (
     class_similarity,
     has_enough_per_class,
     latent_distribution,
+    main_branch_dead,
     ramp_down,
     ramp_up,
     soft_loss,
     sp_loss,
+    sp_weight_for_steps,
 )
 
 __all__ = ["DMUE", "DMUEOptions", "DMUEOutputs"]
@@ -58,7 +66,23 @@ class DMUEOptions:
     soft_weight
         w, weight of L_soft (0.5).
     sp_weight
-        gamma, weight of L_sp (1000).
+        gamma, weight of L_sp at RAF-DB's length (1000, the public code).
+    sp_weight_scaling
+        ``steps`` (default): the weight used is
+        ``sp_weight * min(1, ramp_steps / sp_reference_steps) ** sp_steps_power`` with
+        ``ramp_steps = ramp_epoch * steps_per_epoch``, so that it is the paper's on RAF-DB (170 steps
+        per epoch at batch 72, ramp epoch 10: 1,700 steps) and larger datasets, and smaller where the
+        auxiliary branches have fewer steps to learn before L_sp reaches full weight (at 1000 on
+        1,000 faces, 150 ramp steps, the main branch never leaves chance; 7.8 there). ``none``:
+        always ``sp_weight``. The value used is in ``summary.json`` (``method_resolved.sp_weight``).
+    sp_steps_power
+        Exponent of the step ratio (2: 150 ramp steps give 7.8, next to the weight 10 measured to
+        train on the benchmark; 1 gives 88, where L_sp's gradient on the trunk is still 80x CE's).
+    sp_reference_steps
+        Ramp steps at which ``sp_weight`` holds (1,700: RAF-DB's 12,271 faces // 72 x 10 epochs).
+    collapse_check
+        Stop with an error naming what to change when the main branch's mean cross-entropy stays at
+        chance (at least 0.97 ln K) for two consecutive epochs at full ramp weight. False trains on.
     ramp_epoch
         a of the ramps: about 10 for RAF-DB (the default), 6 for AffectNet, 10-14 for FERPlus.
     dropout
@@ -84,6 +108,10 @@ class DMUEOptions:
     temperature: float = 1.2
     soft_weight: float = 0.5
     sp_weight: float = 1000.0
+    sp_weight_scaling: str = "steps"
+    sp_reference_steps: int = 1700
+    sp_steps_power: float = 2.0
+    collapse_check: bool = True
     ramp_epoch: float = 10.0
     dropout: float = 0.5
     train_uncertainty: bool = True
@@ -101,6 +129,12 @@ class DMUEOptions:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.head_lr_ratio <= 0:
             raise ValueError(f"head_lr_ratio must be > 0, got {self.head_lr_ratio}")
+        if self.sp_weight_scaling not in ("steps", "none"):
+            raise ValueError(f"sp_weight_scaling must be 'steps' or 'none', got {self.sp_weight_scaling!r}")
+        if not self.sp_steps_power > 0:
+            raise ValueError(f"sp_steps_power must be > 0, got {self.sp_steps_power}")
+        if self.sp_reference_steps < 1:
+            raise ValueError(f"sp_reference_steps must be >= 1, got {self.sp_reference_steps}")
         if self.branch_forward not in BRANCH_FORWARDS:
             raise ValueError(f"branch_forward must be one of {', '.join(BRANCH_FORWARDS)}, got {self.branch_forward!r}")
 
@@ -149,6 +183,8 @@ class DMUE(Method):
     latent distribution (0 at the label).
     """
 
+    #: Registered name, for messages.
+    method_name = "dmue"
     signal = ("DMUE's uncertainty score s_i (from the batch's class similarities and the label): low where "
               "the mined latent label distribution disagrees with the label")
 
@@ -170,6 +206,10 @@ class DMUE(Method):
         self.state.register("clean_score", torch.ones(self.num_train))
         self.state.register("latent_dist", torch.zeros(self.num_train, k))
         self._steps = {"trained": 0, "skipped": 0}
+        #: L_sp's weight in use: ``sp_weight`` until :meth:`setup` knows the run's steps per epoch.
+        self.sp_weight = float(options.sp_weight)
+        self._ce_sum: Tensor | float = 0.0
+        self._dead_epochs: list[int] = []
 
     # -- the 2-samples-per-class rule -------------------------------------------------------------
     def setup(self, info: TrainingSetup) -> None:
@@ -178,9 +218,17 @@ class DMUE(Method):
         if rare:
             raise UserError(f"dmue skips every batch without two samples of each class, and these classes have "
                             f"fewer than 2 training samples: {', '.join(rare)}")
+        opts = self.options
+        if opts.sp_weight_scaling == "steps" and opts.ramp_epoch > 0:
+            ramp_steps = round(opts.ramp_epoch * info.steps_per_epoch)
+            self.sp_weight = sp_weight_for_steps(opts.sp_weight, ramp_steps, opts.sp_reference_steps,
+                                                 power=opts.sp_steps_power)
+            self.resolved["ramp_steps"] = ramp_steps
+        self.resolved["sp_weight"] = round(self.sp_weight, 6)
 
     def on_epoch_start(self, epoch: int) -> None:
         self._steps = {"trained": 0, "skipped": 0}
+        self._ce_sum = 0.0
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
         trained, skipped = self._steps["trained"], self._steps["skipped"]
@@ -190,7 +238,27 @@ class DMUE(Method):
         if skipped > trained:
             warnings.warn(f"dmue skipped {skipped} of {skipped + trained} batches in epoch {epoch} (fewer than two "
                           f"samples of some class); {hint}", stacklevel=2)
-        return {}
+        if not trained:
+            return {}
+        mean_ce = float(self._ce_sum) / trained  # one device read per epoch
+        self._check_collapse(epoch, mean_ce)
+        return {"ce_main_epoch": mean_ce}
+
+    def _check_collapse(self, epoch: int, mean_ce: float) -> None:
+        """Count epochs at full ramp weight whose main cross-entropy is at chance; two in a row stop the run."""
+        opts = self.options
+        full_weight = ramp_up(epoch - 1, opts.ramp_epoch) == 1.0
+        if not (opts.collapse_check and full_weight and main_branch_dead(mean_ce, self.num_classes)):
+            self._dead_epochs = []
+            return
+        self._dead_epochs.append(epoch)
+        if len(self._dead_epochs) >= 2:
+            raise UserError(
+                f"{self.method_name}: the main branch collapsed: its mean cross-entropy was {mean_ce:.3f} in epoch {epoch} "
+                f"(chance: ln {self.num_classes} = {math.log(self.num_classes):.3f}) for "
+                f"{len(self._dead_epochs)} epochs after the ramp (L_sp weight {self.sp_weight:g}). Lower "
+                f"method.sp_weight (e.g. 10), keep method.sp_weight_scaling=steps, or lower train.lr; "
+                f"method.collapse_check=false trains on regardless")
 
     # -- inference: the main branch only ------------------------------------------------------
     def forward(self, images: Tensor) -> Tensor:
@@ -246,7 +314,8 @@ class DMUE(Method):
         l_aux = auxiliary_ce(out.aux_logits, auxiliary_targets(labels, k))
         up, down = ramp_up(epoch - 1, opts.ramp_epoch), ramp_down(epoch - 1, opts.ramp_epoch)
         extra, extra_logs = self.extra_loss(out, labels, counts, up=up, down=down)
-        loss = up * (ce_main + opts.soft_weight * l_soft + opts.sp_weight * l_sp) + down * l_aux + extra
+        loss = up * (ce_main + opts.soft_weight * l_soft + self.sp_weight * l_sp) + down * l_aux + extra
+        self._ce_sum = self._ce_sum + ce_main.detach()
         self.state.update("clean_score", batch.indices, score.squeeze(1))
         self.state.update("latent_dist", batch.indices, latent)
         logs = {"ce_main": ce_main.detach(), "soft": l_soft.detach(), "sp": l_sp.detach(), "aux": l_aux.detach(),

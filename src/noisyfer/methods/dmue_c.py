@@ -50,6 +50,8 @@ class DMUEC(DMUE):
     gamma defaults to the paper's RAF-DB value 0.01.
     """
 
+    method_name = "dmue_c"
+
     def __init__(self, *, options: DMUECOptions, **common):
         super().__init__(options=options, **common)
         k, dim = self.num_classes, self.backbone.num_features

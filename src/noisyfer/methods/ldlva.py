@@ -43,7 +43,9 @@ class LDLVAOptions:
     va_columns
         Dataset columns holding valence and arousal: the simulator's ``pseudo_valence``,
         ``pseudo_arousal`` (an estimator's output, as the paper's pseudo VA), or ``valence``,
-        ``arousal`` (true VA: the simulator's, or AffectNet's annotations).
+        ``arousal`` (true VA: the simulator's, or AffectNet's annotations). The simulator's pseudo VA
+        has the published concordance of the estimator the paper used (EmoNet on AffectNet: valence
+        CCC 0.82, arousal 0.75); ``data.pseudo_va_error=legacy`` gives the noisier level before issue 14.
     va_file
         A ``.npy`` (N, 2) or ``.csv`` (header ``valence,arousal`` [``,index``]) file of valence-arousal
         per training sample, instead of the columns.

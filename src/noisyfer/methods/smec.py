@@ -8,6 +8,16 @@ Per batch, with ``x`` the training view of the images (the paper: random horizon
     L_con   = mean (C_org - flip(C_sm))^2        Eq. 5
     L       = CE(fc(x), y) + ELR(fc(x)) + lambda * L_con      Eq. 3, 4, 6
 
+The tiles' forward normalises with the tiles' own batch statistics but leaves the batch-norm running
+statistics alone (``bn_statistics=whole``): test time sees whole faces only, so its statistics come
+from whole faces only.
+
+lambda: Eq. 4 (ELR's weight) and Eq. 6 (the consistency weight) use the same letter. Sec. IV-B gives
+values (2 / 3 / 5 by noise level) only for "the hyperparameter that balances the two losses", Eq. 6's
+wording, so by default Eq. 6's lambda takes them and ELR keeps its own paper's value (3, CIFAR-10);
+both are 3 at 10-40 % noise, the readings differ only on clean labels and at 50-60 %.
+``elr_lambda=shared`` is the literal single-symbol reading (ELR's weight = Eq. 6's lambda).
+
 The mirror and the split commute with the bookkeeping: splitting the mirrored image gives the mirrored
 right half first, so merging the tiles' maps in tile order and mirroring the result back lines every
 position up with the original image's map.
@@ -23,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UserError
-from ..models import align_mirrored, alignment_shift, cam, check_flip_alignment
+from ..models import align_mirrored, alignment_shift, cam, check_flip_alignment, running_stats_frozen
 from ..registry import register_method
 from .base import Batch, Method, StepOutput, TrainingSetup
 from .elr import ELRRegularizer, target_agreement
@@ -34,6 +44,8 @@ __all__ = ["SMEC", "SMECOptions", "consistency_weight_for_noise", "merge_tiles",
 #: The paper's consistency weight by noise level (Sec. IV-B): 2 clean, 3 at 10-40 %, 5 at 50-60 %.
 PAPER_WEIGHTS = ((0.05, 2.0), (0.45, 3.0), (1.0, 5.0))
 DISTANCES = ("mse", "norm")
+#: Which forwards update the backbone's batch-norm running statistics (see ``SMECOptions.bn_statistics``).
+BN_STATISTICS = ("whole", "all")
 
 
 def parse_split(split: str) -> tuple[int, int]:
@@ -122,6 +134,9 @@ class SMECOptions:
         probabilities for the training samples (cleanlab runs on them at set-up).
     elr_beta, elr_lambda
         ELR's target momentum and weight in Eq. 4 (the paper gives none: ELR's CIFAR-10 values).
+        ``elr_lambda=shared``: Eq. 4's lambda is Eq. 6's (the literal reading of the shared letter:
+        2 clean, 3 at 10-40 %, 5 at 50-60 %); a number: ELR's own weight (default 3, equal to the
+        paper's lambda at 10-40 % noise).
     distance
         ``mse`` or ``norm``, the reading of Eq. 5 (see :func:`split_merge_consistency`).
     detach_cam_weights
@@ -132,6 +147,11 @@ class SMECOptions:
         look at the same pixels (:func:`noisyfer.models.cam.flip_shift`; exact when a tile's width
         is a multiple of the backbone's stride, otherwise the merged map is resized and the
         whole-image shift is used); ``index``: pair equal array indices (EAC's code).
+    bn_statistics
+        ``whole`` (default): only the whole-image forward updates the batch-norm running statistics;
+        the half-image forward normalises with its own batch statistics and leaves the running ones
+        alone, so test time (whole faces) uses whole-face statistics. ``all``: both forwards update
+        them (before issue 14), so the running statistics mix whole and half faces.
     """
 
     split: str = "width"
@@ -139,10 +159,11 @@ class SMECOptions:
     noise_level: float | str | None = None
     noise_estimate: str | None = None
     elr_beta: float = 0.7
-    elr_lambda: float = 3.0
+    elr_lambda: float | str = 3.0
     distance: str = "mse"
     detach_cam_weights: bool = True
     flip_alignment: str = "grid"
+    bn_statistics: str = "whole"
 
     def __post_init__(self) -> None:
         parse_split(self.split)
@@ -162,8 +183,13 @@ class SMECOptions:
             raise ValueError("noise_estimate is only read with noise_level=auto")
         if not 0.0 <= self.elr_beta < 1.0:
             raise ValueError(f"elr_beta must be in [0, 1), got {self.elr_beta}")
-        if not self.elr_lambda >= 0:
+        if isinstance(self.elr_lambda, str):
+            if self.elr_lambda != "shared":
+                raise ValueError(f"elr_lambda must be a non-negative number or 'shared', got {self.elr_lambda!r}")
+        elif not self.elr_lambda >= 0:
             raise ValueError(f"elr_lambda must be non-negative, got {self.elr_lambda}")
+        if self.bn_statistics not in BN_STATISTICS:
+            raise ValueError(f"bn_statistics must be one of {', '.join(BN_STATISTICS)}, got {self.bn_statistics!r}")
         if self.distance not in DISTANCES:
             raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got {self.distance!r}")
         check_flip_alignment(self.flip_alignment)
@@ -176,6 +202,10 @@ class SMECOptions:
         if self.noise_level == "auto":
             return consistency_weight_for_noise(0.0 if estimated_rate is None else estimated_rate)
         return consistency_weight_for_noise(label_noise_rate if self.noise_level is None else self.noise_level)
+
+    def resolved_elr_lambda(self, consistency_weight: float) -> float:
+        """ELR's weight of Eq. 4: ``consistency_weight`` (Eq. 6's lambda) under ``elr_lambda=shared``."""
+        return float(consistency_weight if self.elr_lambda == "shared" else self.elr_lambda)
 
 
 @register_method("smec", options=SMECOptions)
@@ -191,7 +221,8 @@ class SMEC(Method):
     CAMs are merged side by side and resized bilinearly to the original CAM's size (a 224 px
     ResNet-18 gives 7x7 for the image but 7x4 per half: merged 7x8, resized to 7x7). The whole
     image and the tiles go through the backbone in two forwards (their sizes differ), so batch-norm
-    statistics are per forward. ``epoch_record`` saves ELR's targets as ``label_dist``. Without
+    batch statistics are per forward; only the whole image's updates the running statistics
+    (``bn_statistics``). ``epoch_record`` saves ELR's targets as ``label_dist``. Without
     ``consistency_weight`` or ``noise_level``, lambda follows the run's measured label-noise rate
     (set in :meth:`setup`). The mirrored-back merged map is paired with the original by position
     (``flip_alignment=grid``, see :class:`~noisyfer.methods.eac.EAC`): on even-sized inputs index
@@ -208,9 +239,9 @@ class SMEC(Method):
             raise UserError(f"method.split={options.split} needs an image side divisible by {self.rows} and "
                             f"{self.cols}; data.image_size is {self.image_size}")
         self.fc = nn.Linear(self.backbone.num_features, self.num_classes)
-        self.elr = ELRRegularizer(num_train=self.num_train, num_classes=self.num_classes, beta=options.elr_beta,
-                                  lam=options.elr_lambda)
         self.consistency_weight = options.resolved_weight() if options.noise_level != "auto" else 0.0
+        self.elr = ELRRegularizer(num_train=self.num_train, num_classes=self.num_classes, beta=options.elr_beta,
+                                  lam=options.resolved_elr_lambda(self.consistency_weight))
         self.given_labels: Tensor | None = None
 
     def setup(self, info: TrainingSetup) -> None:
@@ -223,6 +254,8 @@ class SMEC(Method):
             self.resolved.update({"noise_level": round(estimate, 6), "noise_level_source": source})
         self.consistency_weight = self.options.resolved_weight(info.label_noise_rate, estimate)
         self.resolved["consistency_weight"] = self.consistency_weight
+        self.elr.lam = self.options.resolved_elr_lambda(self.consistency_weight)
+        self.resolved["elr_lambda"] = self.elr.lam
 
     def forward(self, images: Tensor) -> Tensor:
         return self.fc(self.backbone(images).features)
@@ -234,7 +267,12 @@ class SMEC(Method):
         weight = self.fc.weight.detach() if self.options.detach_cam_weights else self.fc.weight
         cam_original = cam(out.feature_map, weight)
         tiles = split_tiles(self.augment.hflip(x), self.rows, self.cols)
-        cam_tiles = cam(self.backbone(tiles).feature_map, weight)
+        if self.options.bn_statistics == "whole":
+            with running_stats_frozen(self.backbone):
+                tile_map = self.backbone(tiles).feature_map
+        else:
+            tile_map = self.backbone(tiles).feature_map
+        cam_tiles = cam(tile_map, weight)
         cam_merged = merge_tiles(cam_tiles, self.rows, self.cols, size=cam_original.shape[-2:])
         shift = alignment_shift(self.options.flip_alignment, x.shape[-1], cam_original.shape[-1],
                                 self.backbone.reduction)
@@ -246,7 +284,7 @@ class SMEC(Method):
                           logs={"ce": ce.detach(), "elr": elr.detach(), "consistency": consistency.detach()})
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
-        return {"consistency_weight": self.consistency_weight}
+        return {"consistency_weight": self.consistency_weight, "elr_lambda": self.elr.lam}
 
     def epoch_record(self) -> dict[str, Tensor]:
         targets = self.elr.targets

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from .backbones import BackboneSpec, ResNetOptions, SmallResNetOptions, TinyResNetOptions, create_backbone
+from .batchnorm import running_stats_frozen
 from .cam import FLIP_ALIGNMENTS, align_mirrored, alignment_shift, cam, check_flip_alignment, flip_shift, map_stride
 from .pretrained import LAYOUTS, LoadReport, load_pretrained
 from .resnet import STEMS, BackboneOutput, BasicBlock, Bottleneck, ResNet, init_weights
@@ -35,4 +36,5 @@ __all__ = [
     "init_weights",
     "load_pretrained",
     "map_stride",
+    "running_stats_frozen",
 ]

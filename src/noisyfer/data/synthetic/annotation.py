@@ -74,15 +74,36 @@ def pseudo_valence_arousal(
     label_dist: np.ndarray,
     *,
     prior_mean: np.ndarray,
-    noise: float,
+    noise: float | tuple[float, float],
     shrinkage: float,
 ) -> np.ndarray:
-    """Estimator-like VA (N, 2): shrunk toward ``prior_mean``, class-biased, noisy, in [-1, 1]."""
+    """Estimator-like VA (N, 2): shrunk toward ``prior_mean``, class-biased, noisy, in [-1, 1].
+
+    ``noise``: one std for both columns, or a (valence, arousal) pair; either way one normal draw per
+    value, so the rest of the generator's random stream does not depend on it."""
     c = label_dist.shape[1]
     bias = label_dist @ PSEUDO_VA_BIAS[:c]
     est = prior_mean + (1.0 - shrinkage) * (va - prior_mean) + bias
-    est = est + rng.normal(0.0, noise, va.shape)
+    scale = noise if np.isscalar(noise) else np.asarray(noise, dtype=np.float64)
+    est = est + rng.normal(0.0, scale, va.shape)
     return np.clip(est, -1.0, 1.0)
+
+
+def va_agreement(true: np.ndarray, estimate: np.ndarray) -> dict[str, dict[str, float]]:
+    """Concordance correlation (CCC) and RMSE of an (N, 2) valence/arousal ``estimate`` against ``true``,
+    the measures VA regressors report: ``{"valence": {"ccc": ..., "rmse": ...}, "arousal": {...}}``.
+
+    >>> t = np.array([[0.0, 0.2], [0.5, -0.2], [-0.5, 0.0]])
+    >>> va_agreement(t, t)["valence"]["ccc"], va_agreement(t, t + 0.1)["arousal"]["rmse"]
+    (1.0, 0.1)
+    """
+    out = {}
+    for j, name in enumerate(("valence", "arousal")):
+        x, y = np.asarray(true, np.float64)[:, j], np.asarray(estimate, np.float64)[:, j]
+        cov = np.mean((x - x.mean()) * (y - y.mean()))
+        ccc = 2.0 * cov / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+        out[name] = {"ccc": round(float(ccc), 6), "rmse": round(float(np.sqrt(np.mean((x - y) ** 2))), 6)}
+    return out
 
 
 def prior_mean_va(prior: np.ndarray) -> np.ndarray:
