@@ -183,6 +183,11 @@ class TrainConfig:
         Keep the convolution weights (and so the activations) in NHWC, the layout tensor cores prefer.
     compile
         Compile the backbone's forward with ``torch.compile`` in place (checkpoint keys unchanged).
+    sync_bn
+        In a distributed run (``torchrun``, ``--nproc``), the backbone's batch-norm layers normalise
+        with the statistics of the whole global batch instead of each process's share (then the
+        update is the single-process one; costs two all-reduces per layer and pass). No effect in
+        one process.
     """
 
     epochs: int = 40
@@ -207,6 +212,7 @@ class TrainConfig:
     log_every: int = 20
     channels_last: bool = False
     compile: bool = False
+    sync_bn: bool = False
 
 
 @dataclass
