@@ -213,6 +213,26 @@ def shard_backbones(method: nn.Module, *, sync_bn: bool = False) -> None:
     _broadcast(list(method.parameters()) + list(method.buffers()))
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """Sum over the ranks; backward: the sum of the ranks' gradients (each rank's loss uses the sum)."""
+
+    @staticmethod
+    def forward(ctx, local: Tensor) -> Tensor:
+        import torch.distributed as dist
+
+        total = local.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        import torch.distributed as dist
+
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
 class SyncedBatchNorm2d(nn.BatchNorm2d):
     """``BatchNorm2d`` whose training statistics are those of the whole batch split over the ranks.
 
@@ -224,17 +244,15 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and _IN_SHARD.get() and world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = (0, 2, 3)
         local = x.float()
         import torch.distributed as dist
 
         count = torch.tensor([float(local.numel() // local.shape[1])], device=x.device)
         dist.all_reduce(count)
-        mean = all_reduce(local.sum(dims)) / count
+        mean = _SumOverRanks.apply(local.sum(dims)) / count
         centred = local - mean[None, :, None, None]
-        var = all_reduce((centred * centred).sum(dims)) / count
+        var = _SumOverRanks.apply((centred * centred).sum(dims)) / count
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
