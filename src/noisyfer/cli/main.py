@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration (YAML, every key) and exit without training")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
-                   help="train data-parallel in N processes on this machine (one per GPU; torchrun "
-                        "--standalone --nproc_per_node N -m noisyfer train ...); train.batch_size stays the global batch")
+                   help="N data-parallel processes on this machine, one per GPU (torchrun --standalone "
+                        "--nproc_per_node N); the batch size stays the global one")
     p.set_defaults(func=commands.train, trailing="items")
 
     p = sub.add_parser("eval", help="evaluate a run's checkpoint on a split, or on another dataset",
