@@ -81,7 +81,7 @@ def two_process_runs(ddp_root) -> Path:
     spec = ddp_root / "spec.json"
     spec.write_text(json.dumps({"runs": runs, "out": str(ddp_root)}))
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(WORKER), str(spec)], env=_env(), capture_output=True, text=True, timeout=900)
+                           str(WORKER), str(spec)], env=_env(), capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-5000:]
     return ddp_root
 
