@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-import os
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from noisyfer.methods.sample_state import SampleState
 
@@ -44,30 +39,3 @@ def test_errors():
         state.update("x", torch.tensor([3]), torch.tensor([1.0]))
     with pytest.raises(ValueError, match="rows must be"):
         state.update("x", torch.tensor([0]), torch.tensor([[1.0, 2.0]]))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, world: int, port: int, out: dict):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        state = SampleState(6)
-        state.register("labels", torch.zeros(6, dtype=torch.long))
-        # each rank relabels its own (unequal-sized) sub-batch; all ranks must see all updates
-        idx = torch.tensor([0, 1, 2]) if rank == 0 else torch.tensor([5])
-        state.update("labels", idx, idx + 10)
-        out[rank] = state["labels"].tolist()
-    finally:
-        dist.destroy_process_group()
-
-
-def test_distributed_update_is_gathered_on_every_rank():
-    with mp.Manager() as manager:
-        out = manager.dict()
-        mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
-        assert out[0] == out[1] == [10, 11, 12, 0, 0, 15]

@@ -187,6 +187,11 @@ class TrainConfig:
         Update all parameters in one fused kernel (torch's ``fused=True``) instead of a loop of small
         operations per parameter: on the CPU, Adam's step over ResNet-18 took 16 ms instead of 138 ms.
         Same update up to float rounding; false gives the per-parameter loop of earlier versions.
+    sync_bn
+        In a distributed run (``torchrun``, ``--nproc``), the backbone's batch-norm layers normalise
+        with the statistics of the whole global batch instead of each process's share (then the
+        update is the single-process one; costs two all-reduces per layer and pass). No effect in
+        one process.
     """
 
     epochs: int = 40
@@ -212,6 +217,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     fused_optimizer: bool = True
+    sync_bn: bool = False
 
 
 @dataclass

@@ -104,7 +104,10 @@ def _print_result(result) -> None:
 def train(args) -> int:
     from ..config import config_from_args
     from ..engine import resume, train as run_training
+    from ..engine.distributed import is_main
 
+    if args.nproc != 1 and not args.print_config:
+        return _launch_ranks(args)
     config_file, overrides = _split_items(args.items)
     if args.out:
         if any(o.split("=", 1)[0].strip() == "out" for o in overrides):
@@ -123,8 +126,24 @@ def train(args) -> int:
             print(cfg.to_yaml(), end="")
             return 0
         result = run_training(cfg)
-    _print_result(result)
+    if is_main():  # under torchrun, rank 0 prints
+        _print_result(result)
     return 0
+
+
+def _launch_ranks(args) -> int:
+    """``train --nproc N``: the same command under ``torchrun --standalone`` with N processes."""
+    import subprocess
+
+    from ..engine.distributed import launched_ranks
+
+    if args.nproc < 1:
+        raise UserError(f"--nproc: expected a number of processes >= 1, got {args.nproc}")
+    if launched_ranks() > 1:
+        raise UserError("--nproc: this command already runs under torchrun (WORLD_SIZE is set); drop --nproc")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "noisyfer", "train", *args.items, *(["--out", args.out] if args.out else [])]
+    return subprocess.call(command)
 
 
 def evaluate(args) -> int:

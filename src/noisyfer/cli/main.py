@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder the run directory is created in (the same as out=DIR; default runs)")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved configuration (YAML, every key) and exit without training")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="N data-parallel processes on this machine, one per GPU (torchrun --standalone "
+                        "--nproc_per_node N); the batch size stays the global one")
     p.set_defaults(func=commands.train, trailing="items")
 
     p = sub.add_parser("eval", help="evaluate a run's checkpoint on a split, or on another dataset",

@@ -25,6 +25,7 @@ from .. import __version__
 from ..config import RunConfig, load_yaml, parse_override, resolve_config, set_dotted
 from ..errors import RunInterrupted, TrainingDiverged, UserError
 from ..methods.base import Method, TrainingSetup
+from . import distributed
 from .build import Experiment, build_experiment, make_training_labels, resolve_device
 from .loader import TensorLoader
 from .metrics import RunningAgreement, classification_report
@@ -79,7 +80,8 @@ class Trainer:
         """``state``: the checkpoint to continue from (``resuming``; ``None`` starts at epoch 1)."""
         self.cfg = cfg
         self.run = run
-        self.device = resolve_device(cfg.device)
+        self.main = distributed.is_main()  # only rank 0 writes the run directory and prints
+        self.device = distributed.local_device(resolve_device(cfg.device))
         self.exp: Experiment = build_experiment(cfg, device=self.device)
         self.method = self.exp.method
         self._check_data(resuming)
@@ -87,7 +89,8 @@ class Trainer:
             self.method.to(memory_format=torch.channels_last)
         if cfg.train.compile:  # in place, so state_dict keys (checkpoints, bundles) are unchanged
             self.method.backbone.compile()
-        if self.exp.read_report is not None:
+        distributed.shard_backbones(self.method, sync_bn=cfg.train.sync_bn)
+        if self.exp.read_report is not None and self.main:
             self.exp.read_report.write(self.run.path)  # RUN_DIR/skipped_items.jsonl
         self.labels = self._training_labels(resuming)
         self.heldout = self._heldout_indices()
@@ -111,14 +114,14 @@ class Trainer:
         true = self._reference_labels()
         self.agreement = RunningAgreement(given=self.train_loader.labels,
                                           true=None if true is None else torch.as_tensor(true).to(self.train_loader.labels.device))
-        if self.exp.held_out_test and not resuming:
+        if self.exp.held_out_test and not resuming and self.main:
             split = self.exp.held_out_test
             _note(f"the dataset has no test split: {split['test']} images ({split['held_out_fraction']:g} of each "
                   f"class, data.split_seed={split['split_seed']}) are held out as the test split, "
                   f"{split['train']} train")
         report = getattr(self.method.backbone, "pretrained_report", None)
         self.pretrained = report.summary if report is not None else None
-        if self.pretrained:
+        if self.pretrained and self.main:
             tqdm.write(f"pretrained weights: {self.pretrained}")
         self.history: list[dict] = []
         self.start_epoch = 1
@@ -135,7 +138,8 @@ class Trainer:
         if resuming and path.is_file():
             return load_noisy_labels(path, num_samples=len(train), num_classes=train.num_classes)
         labels = make_training_labels(self.cfg, train)
-        save_noisy_labels(labels, path)
+        if self.main:
+            save_noisy_labels(labels, path)
         return labels
 
     def _heldout_indices(self) -> np.ndarray | None:
@@ -161,6 +165,8 @@ class Trainer:
                 batch = self.train_loader.batch(idx[start:start + self.cfg.train.eval_batch_size])
                 probs.append(self.method.predict(self.exp.augment.eval(batch.images)).float().softmax(1))
         out = torch.cat(probs).cpu().numpy() if probs else np.zeros((0, self.exp.train.num_classes), np.float32)
+        if not self.main:  # every rank takes part in the forward (its backbone share), rank 0 writes
+            return
         buffer = io.BytesIO()
         np.savez(buffer, indices=self.heldout, probs=out, labels=np.asarray(self.labels.labels)[self.heldout],
                  epoch=epoch, fold=self.cfg.data.fold, folds=self.cfg.data.folds, fold_seed=self.cfg.data.fold_seed)
@@ -176,6 +182,8 @@ class Trainer:
 
     def _check_data(self, resuming: bool) -> None:
         """Record the data's fingerprint (``data.json``); when resuming, refuse data that changed."""
+        if not self.main:
+            return
         fingerprint = data_fingerprint({"train": self.exp.train, "test": self.exp.test})
         if resuming:
             changes = check_data_fingerprint(self.run.data_fingerprint, fingerprint)
@@ -188,7 +196,8 @@ class Trainer:
 
     def _restore(self, state: dict | None) -> None:
         if state is None:
-            self.run.truncate_metrics(0)
+            if self.main:
+                self.run.truncate_metrics(0)
             return
         epoch = state["epoch"]
         self.method.load_state_dict(state["method"])
@@ -196,9 +205,13 @@ class Trainer:
             opt.load_state_dict(opt_state)
         self.precision.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        self.history = self.run.truncate_metrics(epoch)
+        if distributed.world_size() > 1 and self.device.type == "cuda" and "cuda" in state["rng"]:
+            # rank 0 saved the stream of its GPU (cuda:0); every rank's GPU continues that one stream
+            torch.cuda.set_rng_state(state["rng"]["cuda"][0], self.device)
+        self.history = self.run.truncate_metrics(epoch) if self.main else []
         self.start_epoch = epoch + 1
-        tqdm.write(f"resuming {self.run.path} after epoch {epoch}")
+        if self.main:
+            tqdm.write(f"resuming {self.run.path} after epoch {epoch}")
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self) -> RunResult:
@@ -206,35 +219,42 @@ class Trainer:
 
         cfg, method = self.cfg, self.method
         total_steps = cfg.train.epochs * self.steps_per_epoch
-        writer = SummaryWriter(str(self.run.tensorboard), purge_step=self.start_epoch)
-        # per-step points in their own folder: its x axis is the global step, so a resume purges by step
-        step_writer = SummaryWriter(str(self.run.tensorboard / "steps"),
-                                    purge_step=(self.start_epoch - 1) * self.steps_per_epoch + 1)
+        writer = step_writer = None
+        if self.main:
+            writer = SummaryWriter(str(self.run.tensorboard), purge_step=self.start_epoch)
+            # per-step points in their own folder: its x axis is the global step, so a resume purges by step
+            step_writer = SummaryWriter(str(self.run.tensorboard / "steps"),
+                                        purge_step=(self.start_epoch - 1) * self.steps_per_epoch + 1)
         bar = tqdm(total=total_steps, initial=(self.start_epoch - 1) * self.steps_per_epoch, unit="step",
-                   desc=self.run.path.name[-40:], dynamic_ncols=True, disable=None)
+                   desc=self.run.path.name[-40:], dynamic_ncols=True, disable=None if self.main else True)
         started = time.time()
         try:
             for epoch in range(self.start_epoch, cfg.train.epochs + 1):
                 t0 = time.time()
                 train_logs = self._train_epoch(epoch, bar, step_writer)
                 record = {"epoch": epoch, **train_logs, **method.on_epoch_end(epoch)}
+                distributed.broadcast_backbone_buffers(method)  # one set of BN statistics to evaluate with
                 preds, _ = evaluate(method, self.test_loader, self.precision, self.exp.augment)
                 report = classification_report(self.exp.test.labels, preds, self.exp.train.num_classes)
                 record.update(report.as_dict("test_"))
                 record["time_epoch_s"] = round(time.time() - t0, 3)
                 self._end_epoch(epoch, record, writer)
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{report.accuracy:.3f}")
+                if not self.main:
+                    continue
                 done = epoch - self.start_epoch + 1
                 eta = (time.time() - started) / done * (cfg.train.epochs - epoch)
                 tqdm.write(f"epoch {epoch}/{cfg.train.epochs}  loss {record['train_loss']:.4f}  "
                            f"test acc {report.accuracy:.4f}  balanced {report.balanced_accuracy:.4f}  "
                            f"({record['time_epoch_s']:.1f}s, eta {eta / 60:.1f} min)")
             summary = self._summary(status="finished", elapsed=time.time() - started)
-            write_hparams(writer, self.cfg, summary)
+            if writer is not None:
+                write_hparams(writer, self.cfg, summary)
         finally:
             bar.close()
-            writer.close()
-            step_writer.close()
+            for w in (writer, step_writer):
+                if w is not None:
+                    w.close()
         return RunResult(run_dir=self.run.path, summary=summary)
 
     def _train_epoch(self, epoch: int, bar, step_writer=None) -> dict:
@@ -264,6 +284,7 @@ class Trainer:
                 continue
             loss = out.loss
             self.precision.scaler.scale(loss).backward()
+            distributed.average_gradients(params)
             if cfg.train.grad_clip:
                 for opt in self.optimizers:
                     self.precision.scaler.unscale_(opt)
@@ -307,6 +328,10 @@ class Trainer:
 
     def _end_epoch(self, epoch: int, record: dict, writer) -> None:
         self.history.append(record)
+        if self.heldout is not None:
+            self._write_heldout(epoch)  # a forward on every rank
+        if not self.main:
+            return
         self.run.append_metrics(record)
         for key, value in record.items():
             if isinstance(value, (int, float)) and key != "epoch":
@@ -314,8 +339,6 @@ class Trainer:
         write_confusion_image(writer, record["test_confusion"], self.exp.class_names, epoch)
         writer.flush()
         self.run.save_samples(epoch, self.method.epoch_record())
-        if self.heldout is not None:
-            self._write_heldout(epoch)
         earlier = [r["test_accuracy"] for r in self.history[:-1]]
         if not earlier or record["test_accuracy"] > max(earlier):  # first epoch of the best, as the summary
             self.run.save_best({"epoch": epoch, "method": self.method.state_dict()})
@@ -326,6 +349,7 @@ class Trainer:
             "scaler": self.precision.scaler.state_dict(),
             "rng": rng_state(),
             "noisyfer_version": __version__,
+            "world_size": distributed.world_size(),
             "config": self.identity,
             "config_hash": config_hash(self.identity),
         }
@@ -355,11 +379,13 @@ class Trainer:
             "seed": self.cfg.seed,
             "epochs": self.cfg.train.epochs,
             "device": str(self.device),
+            "world_size": distributed.world_size(),
             "run_dir": str(self.run.path),
         })
         if elapsed is not None:
             summary["elapsed_s"] = round(elapsed, 1)
-        self.run.write_summary(summary)
+        if self.main:
+            self.run.write_summary(summary)
         return summary
 
 
@@ -393,69 +419,104 @@ def train(cfg: RunConfig) -> RunResult:
     """Train a new run (``cfg.resume`` unset) or continue the run directory ``cfg.resume``.
 
     Paths in the configuration are stored absolute in ``config.yaml`` (with the path as given in a
-    comment). The run directory is locked while this process trains it.
+    comment). The run directory is locked while this process trains it. Launched by ``torchrun``
+    (``WORLD_SIZE`` > 1), every rank trains and rank 0 alone writes the run directory
+    (:mod:`noisyfer.engine.distributed`).
     """
     if cfg.resume:
         return resume(cfg.resume)
-    cfg, given = absolute_paths(cfg)
-    noise_kind = "file" if cfg.noise.file else cfg.noise.kind
-    name = cfg.name or default_run_name(cfg.method, cfg.data.name, noise_kind, cfg.noise.rate, cfg.seed)
-    run = RunDirectory.create(cfg.out, name)
-    run.lock()
-    try:
-        run.write_config(cfg.to_yaml(given=given))
-        trainer = Trainer(cfg, run, resuming=False)
-    except BaseException:  # bad data, Ctrl-C while decoding: nothing trained, leave no directory behind
-        run.unlock()
-        run.discard()
-        raise
-    try:
-        _note(f"run directory {run.path.resolve()}")
-        return trainer.fit()
-    except KeyboardInterrupt:
-        raise RunInterrupted(run.path.resolve()) from None
-    finally:
-        run.unlock()
+    with distributed.process_group():
+        cfg, given = absolute_paths(cfg)
+        noise_kind = "file" if cfg.noise.file else cfg.noise.kind
+        name = cfg.name or default_run_name(cfg.method, cfg.data.name, noise_kind, cfg.noise.rate, cfg.seed)
+        created: list[RunDirectory] = []
+
+        def create() -> Path:
+            run = RunDirectory.create(cfg.out, name)
+            run.lock()
+            created.append(run)
+            run.write_config(cfg.to_yaml(given=given))
+            return run.path
+
+        path = distributed.from_main(create)
+        run = created[0] if created else RunDirectory(path)
+        try:
+            trainer = Trainer(cfg, run, resuming=False)
+        except BaseException:  # bad data, Ctrl-C while decoding: nothing trained, leave no directory behind
+            if created:
+                run.unlock()
+                run.discard()
+            raise
+        try:
+            if created:
+                _note(f"run directory {run.path.resolve()}")
+            return trainer.fit()
+        except KeyboardInterrupt:
+            raise RunInterrupted(run.path.resolve()) from None
+        finally:
+            run.unlock()
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None) -> RunResult:
     """Continue a killed run from its last intact checkpoint; only ``train.epochs`` and ``device`` may change.
 
     Refuses (without writing anything) a ``config.yaml`` edited since the checkpoint was written,
-    data that changed since the run started, and a run that another process is training.
+    data that changed since the run started, and a run that another process is training. In a
+    distributed run rank 0 reads the run directory and sends the configuration and the checkpoint
+    to the other ranks; any number of ranks may continue it (see the README).
     """
-    run = RunDirectory.existing(run_dir)
-    run.lock()
-    try:
-        text = run.config.read_text()
-        tree = load_yaml(run.config)
-        tree["resume"] = None
-        changed = False
-        for item in overrides or []:
-            key, value = parse_override(item)
-            if key == "resume":
-                continue
-            if key not in RESUME_OVERRIDES:
-                raise UserError(f"'{item}': a resumed run keeps its configuration; only "
-                                f"{', '.join(RESUME_OVERRIDES[:2])} may change")
-            set_dotted(tree, key, value)
-            changed = True
-        cfg = resolve_config(tree)
-        for path in run.remove_stale_temporaries():
-            _note(f"removed {path} (left by a write that was interrupted)")
-        found = run.latest_intact_checkpoint(max_epoch=len(run.read_metrics()))
-        state = None
-        if found is not None:
-            epoch, state, problems = found
-            for problem in problems:
-                _note(f"{problem}; resuming from {run.checkpoint_path(epoch).name} instead")
-            check_config_identity(state, cfg, where=run.config)
-        trainer = Trainer(cfg, run, resuming=True, state=state)
-        if changed:
-            run.write_config(cfg.to_yaml(given=given_paths(text)))
-        _note(f"run directory {run.path.resolve()}")
-        return trainer.fit()
-    except KeyboardInterrupt:
-        raise RunInterrupted(run.path.resolve()) from None
-    finally:
-        run.unlock()
+    with distributed.process_group():
+        locked: list[RunDirectory] = []
+
+        def prepare() -> tuple:
+            run = RunDirectory.existing(run_dir)
+            run.lock()
+            locked.append(run)
+            text = run.config.read_text()
+            tree = load_yaml(run.config)
+            tree["resume"] = None
+            changed = False
+            for item in overrides or []:
+                key, value = parse_override(item)
+                if key == "resume":
+                    continue
+                if key not in RESUME_OVERRIDES:
+                    raise UserError(f"'{item}': a resumed run keeps its configuration; only "
+                                    f"{', '.join(RESUME_OVERRIDES[:2])} may change")
+                set_dotted(tree, key, value)
+                changed = True
+            cfg = resolve_config(tree)
+            for path in run.remove_stale_temporaries():
+                _note(f"removed {path} (left by a write that was interrupted)")
+            found = run.latest_intact_checkpoint(max_epoch=len(run.read_metrics()))
+            state = None
+            if found is not None:
+                epoch, state, problems = found
+                for problem in problems:
+                    _note(f"{problem}; resuming from {run.checkpoint_path(epoch).name} instead")
+                check_config_identity(state, cfg, where=run.config)
+                _note_world_size(state)
+            return run.path, cfg, state, changed, text
+
+        try:
+            path, cfg, state, changed, text = distributed.from_main(prepare)
+            run = locked[0] if locked else RunDirectory(path)
+            trainer = Trainer(cfg, run, resuming=True, state=state)
+            if changed and locked:
+                run.write_config(cfg.to_yaml(given=given_paths(text)))
+            if locked:
+                _note(f"run directory {run.path.resolve()}")
+            return trainer.fit()
+        except KeyboardInterrupt:
+            raise RunInterrupted(Path(run_dir).resolve()) from None
+        finally:
+            for run in locked:
+                run.unlock()
+
+
+def _note_world_size(state: dict) -> None:
+    before, now = int(state.get("world_size", 1)), distributed.launched_ranks()
+    if before != now:
+        _note(f"the run trained on {before} process(es) and continues on {now}: the same global batch and "
+              "updates, equal up to floating-point rounding (batch-norm statistics per process change "
+              "unless train.sync_bn=true)")

@@ -71,9 +71,9 @@ def center_loss(features: Tensor, labels: Tensor, centers: Tensor, *, reduction:
 def center_update(centers: Tensor, features: Tensor, labels: Tensor, *, alpha: float) -> Tensor:
     """New centers after one iteration of Wen et al.'s averaging rule (see the module docstring).
 
-    Runs on the device without reading values back (scatter-adds, no ``bincount``). When
-    ``torch.distributed`` is initialised the per-class sums and counts are all-reduced, so every
-    rank applies the same update from the whole global batch.
+    Runs on the device without reading values back (scatter-adds, no ``bincount``). In a distributed
+    run every rank has the whole global batch's features (:mod:`noisyfer.engine.distributed`), so the
+    sums are already global: summing them over the ranks again would count every sample once per rank.
     """
     num_classes = centers.shape[0]
     x = features.detach().float()
@@ -81,11 +81,6 @@ def center_update(centers: Tensor, features: Tensor, labels: Tensor, *, alpha: f
     sums.index_add_(0, labels, x)
     counts = torch.zeros(num_classes, device=x.device, dtype=torch.float32)
     counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float32))
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(sums)
-        dist.all_reduce(counts)
     c = centers.float()
     delta = (counts[:, None] * c - sums) / (1.0 + counts[:, None])
     return (c - alpha * delta).to(centers.dtype)

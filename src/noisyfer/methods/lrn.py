@@ -113,8 +113,8 @@ def track_class_centers(centers: Tensor, seen: Tensor, features: Tensor, labels:
     A class seen for the first time gets the mean of its features in the batch; a class seen before
     moves by Wen et al.'s rule (:func:`~noisyfer.methods.center_loss.center_update`, rate
     ``alpha``: towards the batch's class mean, the old centre counting as one sample); classes absent
-    from the batch keep their centre. Device-only, no read-back. Under ``torch.distributed`` the class
-    sums and counts are all-reduced, so every rank keeps the same centres.
+    from the batch keep their centre. Device-only, no read-back. In a distributed run every rank sees the
+    whole global batch (:mod:`noisyfer.engine.distributed`), so every rank keeps the same centres.
 
     Parameters
     ----------
@@ -131,12 +131,6 @@ def track_class_centers(centers: Tensor, seen: Tensor, features: Tensor, labels:
     x = features.detach().float()
     sums = torch.zeros(centers.shape[0], x.shape[1], device=x.device).index_add_(0, labels, x)
     counts = torch.zeros(centers.shape[0], device=x.device).index_add_(0, labels, torch.ones_like(x[:, 0]))
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        # the first centres are means over the global batch, as center_update's moves are
-        dist.all_reduce(sums)
-        dist.all_reduce(counts)
     present = counts > 0
     moved = center_update(centers.float(), x, labels, alpha=alpha)
     first = (present & ~seen)[:, None]

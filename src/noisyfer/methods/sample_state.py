@@ -1,9 +1,9 @@
 """Per-sample state of a method (relabels, EMA targets, memory banks), indexed by dataset index.
 
-State lives in the method, never in the dataset object. Every change goes through
-:meth:`SampleState.update`, the one place a distributed run gathers: when ``torch.distributed`` is
-initialised, each rank contributes the indices and values of its own sub-batch and every rank
-applies all of them, so the replicas stay identical.
+State lives in the method, never in the dataset object; changes go through :meth:`SampleState.update`.
+In a distributed run every rank runs the method's step on the whole global batch (only the
+backbone's forward is split over the ranks, :mod:`noisyfer.engine.distributed`), so every rank
+applies the same updates and the replicas stay identical without communication.
 """
 
 from __future__ import annotations
@@ -12,28 +12,6 @@ import torch
 from torch import Tensor, nn
 
 from ..host_sync import host_reads_are_free
-
-
-def _all_gather_rows(tensor: Tensor) -> Tensor:
-    """Concatenate ``tensor`` (rows may differ in number per rank) from every rank, in rank order."""
-    import torch.distributed as dist
-
-    world = dist.get_world_size()
-    count = torch.tensor([tensor.shape[0]], device=tensor.device)
-    counts = [torch.zeros_like(count) for _ in range(world)]
-    dist.all_gather(counts, count)
-    longest = int(max(c.item() for c in counts))
-    padded = tensor.new_zeros((longest, *tensor.shape[1:]))
-    padded[: tensor.shape[0]] = tensor
-    gathered = [torch.zeros_like(padded) for _ in range(world)]
-    dist.all_gather(gathered, padded)
-    return torch.cat([g[: int(c.item())] for g, c in zip(gathered, counts)])
-
-
-def distributed_world_size() -> int:
-    import torch.distributed as dist
-
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 class SampleState(nn.Module):
@@ -79,7 +57,7 @@ class SampleState(nn.Module):
 
     @torch.no_grad()
     def update(self, name: str, indices: Tensor, values: Tensor) -> None:
-        """Set rows ``indices`` of ``name`` to ``values`` (gathered over ranks when distributed).
+        """Set rows ``indices`` of ``name`` to ``values``.
 
         Within one call an index should appear once; if it appears several times (sampling with
         replacement), the last occurrence wins, as in a sequential loop.
@@ -92,9 +70,6 @@ class SampleState(nn.Module):
                 f"update of '{name}': got values {tuple(values.shape)} for {indices.shape[0]} indices, "
                 f"rows must be {tuple(target.shape[1:])}"
             )
-        if distributed_world_size() > 1:
-            indices = _all_gather_rows(indices)
-            values = _all_gather_rows(values)
         # The bounds check reads values back from the device; on an accelerator it would stall the step.
         if host_reads_are_free(indices) and indices.numel() and (
             int(indices.min()) < 0 or int(indices.max()) >= self.num_samples
