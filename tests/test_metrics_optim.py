@@ -86,7 +86,7 @@ def test_groups_with_own_lr_and_second_optimizer():
     assert opts[1].param_groups[0]["lr"] == pytest.approx(2.5)
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+@pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_fused_optimizer_is_the_default_and_updates_as_the_per_parameter_loop(name):
     torch.manual_seed(0)
     start = [torch.randn(5, 3), torch.randn(7)]
@@ -112,3 +112,9 @@ def test_a_second_optimizer_asking_for_foreach_is_not_fused():
     (opt,) = build_optimizers([ParamGroup([a], optimizer=OptimizerSpec("adam", {"foreach": True}))],
                               TrainConfig(lr=0.1))
     assert opt.defaults["foreach"] is True and not opt.defaults.get("fused")
+
+
+def test_sgd_is_not_fused():
+    a = torch.nn.Parameter(torch.zeros(2))
+    (opt,) = build_optimizers([ParamGroup([a])], TrainConfig(lr=0.1, optimizer="sgd", momentum=0.9))
+    assert not opt.defaults.get("fused")

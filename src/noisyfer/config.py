@@ -184,9 +184,10 @@ class TrainConfig:
     compile
         Compile the backbone's forward with ``torch.compile`` in place (checkpoint keys unchanged).
     fused_optimizer
-        Update all parameters in one fused kernel (torch's ``fused=True``) instead of a loop of small
-        operations per parameter: on the CPU, Adam's step over ResNet-18 took 16 ms instead of 138 ms.
-        Same update up to float rounding; false gives the per-parameter loop of earlier versions.
+        Adam and AdamW update all parameters in one fused kernel (torch's ``fused=True``) instead of a
+        loop of small operations per parameter: on the CPU, Adam's step over ResNet-18 took 16 ms
+        instead of 138 ms. Same update up to float rounding; false gives the per-parameter loop of
+        earlier versions. SGD keeps torch's default.
     sync_bn
         In a distributed run (``torchrun``, ``--nproc``), the backbone's batch-norm layers normalise
         with the statistics of the whole global batch instead of each process's share (then the

@@ -32,7 +32,9 @@ def make_optimizer(name: str, groups: list[dict], cfg: TrainConfig,
     else:
         raise UserError(f"unknown optimizer '{name}'; expected one of {', '.join(OPTIMIZERS)}")
     kwargs = {"lr": cfg.lr, **defaults, "weight_decay": cfg.weight_decay, **(settings or {})}
-    if cfg.fused_optimizer and "foreach" not in kwargs:
+    # SGD stays on torch's default path: its fused kernel fails on a first momentum step whose buffers
+    # are not all created yet (torch 2.13, seen in the data-parallel runs).
+    if cfg.fused_optimizer and name in ("adam", "adamw") and "foreach" not in kwargs:
         kwargs.setdefault("fused", True)
     try:
         return cls(groups, **kwargs)
