@@ -49,6 +49,20 @@ def tiny_overrides(tiny_data_dir, tmp_path):
     ]
 
 
+def kill_once_written(proc, path, *, timeout: float, kill) -> None:
+    """Wait until ``path`` exists (``proc`` still running, within ``timeout`` seconds), then ``kill(proc.pid)``
+    with SIGKILL and reap it: a crash at a known point of a run."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.01)
+    kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 # -- the suite writes only to temporary folders -------------------------------------------------------
 _CHECKOUT = __import__("pathlib").Path(__file__).resolve().parent.parent
 _BUILD_LEFTOVERS = (".venv", ".pytest_cache", "__pycache__", ".egg-info", ".eggs")

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ from noisyfer.config import config_from_args
 from noisyfer.data.format import save_dataset
 from noisyfer.registry import METHODS
 
-from .conftest import make_tiny_split
+from .conftest import kill_once_written, make_tiny_split
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 #: Options that make each method's per-sample machinery act within 2 epochs.
@@ -150,12 +148,7 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_numbers(two_process
     # its own session, so that SIGKILL reaches torchrun and both ranks at once, as a node failure would
     proc = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.time() + 300
-    while not (run_dir / "checkpoints" / "epoch_001.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once_written(proc, run_dir / "checkpoints" / "epoch_001.pt", timeout=300, kill=os.killpg)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "running" and summary["epochs_done"] < 3  # really interrupted
     done = subprocess.run([sys.executable, "-m", "noisyfer", "train", f"resume={run_dir}", "--nproc", "2"],

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from noisyfer.config import config_from_args
 from noisyfer.errors import TrainingDiverged
 from noisyfer.methods.base import Method, StepOutput
 from noisyfer.registry import METHODS, register_method
+from tests.conftest import kill_once_written
 
 
 def _metrics(run_dir: Path) -> list[dict]:
@@ -65,12 +64,7 @@ def test_killed_run_resumes_to_identical_numbers(tiny_overrides, tmp_path):
     cmd = [sys.executable, "-m", "noisyfer.cli.main", "train", *overrides, "name=killed"]
     run_dir = Path(next(o.split("=", 1)[1] for o in overrides if o.startswith("out="))) / "killed"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoints" / "epoch_002.pt").exists():
-        assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once_written(proc, run_dir / "checkpoints" / "epoch_002.pt", timeout=120, kill=os.kill)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "running" and summary["epochs_done"] < 4  # really interrupted
     resumed = noisyfer.resume(run_dir)
