@@ -2,6 +2,7 @@
 
 from .augment import Augmenter
 from .build import build_experiment, create_method, resolve_device
-from .trainer import RunResult, Trainer, resume, train
+from .launch import resume, train
+from .trainer import RunResult, Trainer
 
 __all__ = ["Augmenter", "RunResult", "Trainer", "build_experiment", "create_method", "resolve_device", "resume", "train"]
