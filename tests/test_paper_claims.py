@@ -1,0 +1,60 @@
+"""``benchmarks/paper_claims.py``: every sweep it runs resolves, and its cells are what the rows say."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from noisyfer.sweep.spec import SweepSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def claims():
+    spec = importlib.util.spec_from_file_location("paper_claims", ROOT / "benchmarks" / "paper_claims.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["paper_claims"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("paper_claims", None)
+
+
+def test_every_sweep_resolves_with_the_option_it_changes(claims, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the sweep files name the shipped configs relative to the checkout
+    commands = claims.sweep_commands()
+    assert len(commands) == len(claims.SWEEPS) + len(claims.ABLATIONS) + len(claims.SMEC_48)
+    for out, arguments in commands.items():
+        points = SweepSpec.from_args(arguments).resolved(runs_dir=tmp_path / "runs")
+        assert points, out
+        if out.startswith("sweeps/ablation/"):
+            method, overrides = claims.ABLATIONS[out.rsplit("/", 1)[1]]
+            assert sorted({cfg["method"]["name"] for _, cfg in points}) == sorted(method.split(","))
+            assert len(points) == 3 * len(method.split(","))  # three seeds of each method
+            assert {cfg["noise"]["rate"] for _, cfg in points} == {0.4}
+            for _, cfg in points:  # the changed option reached the run's configuration
+                for item in overrides:
+                    key, value = item.split("=", 1)
+                    section, name = key.split(".", 1)
+                    stored = cfg[section][name]
+                    assert str(stored).lower().replace("'", "").replace(" ", "") == value.lower() or \
+                        float(stored) == float(value), (out, key, stored)
+
+
+def test_cells_are_mean_and_sample_std_over_the_seeds(claims):
+    rows = [{"accuracy_last": 0.60, "accuracy_best": 0.70}, {"accuracy_last": 0.64, "accuracy_best": 0.72},
+            {"accuracy_last": 0.62, "accuracy_best": 0.74}]
+    assert claims.cell(rows) == "62.0 ± 2.0 / 72.0 ± 2.0"
+    assert claims.cell(rows[:2]) == "62.0 ± 2.8 / 71.0 ± 1.4 (n=2)"
+    assert claims.cell(rows[:1]) == "60.0 / 70.0 (n=1)"
+    assert claims.cell([]) == "-"
+
+
+def test_rows_are_selected_by_method_and_noise_rate(claims):
+    rows = [{"method": "ce", "noise_rate": 0.4}, {"method": "ce", "noise_rate": 0.2},
+            {"method": "lrn", "noise_rate": 0.4}]
+    assert claims.select(rows, method="ce", noise_rate=0.4) == rows[:1]
+    assert claims.select(rows, noise_rate=0.4) == [rows[0], rows[2]]
