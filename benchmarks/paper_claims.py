@@ -14,6 +14,13 @@ Every number comes from finished run directories of these sweeps, all in the mem
 
     .venv/bin/python benchmarks/paper_claims.py --run --jobs 2   # train what is missing (resumable; hours on a CPU)
     .venv/bin/python benchmarks/paper_claims.py                  # the claim tables, from the finished runs
+    .venv/bin/python benchmarks/paper_claims.py --write-archive  # ... and keep every run's record
+
+Runs are deterministic (same machine, same seed, same numbers), so the tables can be completed in several
+sittings: ``benchmarks/results/paper_claims_runs.csv`` keeps one record per finished run (accuracies,
+memorization, relabel and label-distribution figures), and a run whose directory is not here is read from
+it. The record of the pretrained stand-ins (their SHA-256) is in ``benchmarks/results/README.md``: check
+it before mixing new runs with archived ones.
 
 The main sweeps need their pretrained stand-ins first (``noisyfer train configs/ce_sim_pretrain.yaml`` and
 ``configs/ce_sim_pretrain_24.yaml``); ``--run`` trains them when missing. Cells are mean +- sample std
@@ -23,6 +30,7 @@ in %, last epoch / best epoch, over the finished seeds (``n`` says how many when
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import subprocess
 import sys
@@ -40,6 +48,8 @@ from noisyfer.sweep.aggregate import mean_std
 from noisyfer.sweep.results import collect_sweep
 
 MAIN = "configs/sweeps/sim_memorization.yaml"
+#: Per-run records of the runs behind the README's tables (so they can be re-read and extended without the runs).
+ARCHIVE = Path(__file__).resolve().parent / "results" / "paper_claims_runs.csv"
 PRETRAINS = {"runs/sim_pretrain/best_model.pt": "configs/ce_sim_pretrain.yaml",
              "runs/sim_pretrain_24/best_model.pt": "configs/ce_sim_pretrain_24.yaml"}
 #: Sweep directory -> the command-line arguments of ``noisyfer sweep`` that make it.
@@ -84,10 +94,58 @@ def run_all(jobs: int) -> None:
         subprocess.run([*noisyfer, "sweep", *arguments, "--out", out, "--jobs", str(jobs)], check=True)
 
 
-def finished_rows(sweep_dir: str) -> list[dict]:
+#: Fields of one run's record (the archive's columns).
+RECORD_FIELDS = ("sweep", "name", "method", "noise_kind", "noise_rate", "seed", "accuracy_last", "accuracy_best",
+                 "balanced_accuracy_last", "balanced_accuracy_best", "noisy_memorized_last", "relabel_changes",
+                 "relabel_returns", "relabel_precision", "kl_learned", "kl_one_hot")
+
+
+def live_records(sweep_dir: str) -> list[dict]:
+    """One record per finished run of a sweep directory (none when it does not exist)."""
     if not (Path(sweep_dir) / "sweep.yaml").is_file():
         return []
-    return [row for row in collect_sweep(sweep_dir) if row.get("status") == "finished"]
+    records = []
+    for row in collect_sweep(sweep_dir):
+        if row.get("status") != "finished":
+            continue
+        record = {key: row.get(key) for key in RECORD_FIELDS}
+        record.update(sweep=sweep_dir, **relabel_figures(Path(row["run_dir"])), **label_distribution_kl(Path(row["run_dir"])))
+        records.append(record)
+    return records
+
+
+def read_archive(path: Path) -> list[dict]:
+    """Records written by ``--archive`` (numbers parsed, empty cells None)."""
+    records = []
+    with open(path, newline="") as handle:
+        for line in csv.DictReader(handle):
+            record = {}
+            for key in RECORD_FIELDS:
+                text = line.get(key, "")
+                if key in ("sweep", "name", "method", "noise_kind"):
+                    record[key] = text
+                else:
+                    record[key] = None if text in ("", "None", "nan") else float(text)
+            records.append(record)
+    return records
+
+
+def write_archive(records: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RECORD_FIELDS)
+        writer.writeheader()
+        for record in sorted(records, key=lambda r: (r["sweep"], r["name"])):
+            writer.writerow({k: ("" if record.get(k) is None else record[k]) for k in RECORD_FIELDS})
+
+
+def gather(archive: Path | None) -> list[dict]:
+    """Live records of every sweep, plus archived records of runs that are not here (live ones win)."""
+    records = [r for out in sweep_commands() for r in live_records(out)]
+    if archive is not None and archive.is_file():
+        have = {(r["sweep"], r["name"]) for r in records}
+        records += [r for r in read_archive(archive) if (r["sweep"], r["name"]) not in have]
+    return records
 
 
 def select(rows: list[dict], **where) -> list[dict]:
@@ -112,109 +170,112 @@ def cell(rows: list[dict], fields=("accuracy_last", "accuracy_best"), *, scale: 
     return " / ".join(parts) + ("" if count == 3 else f" (n={count})")
 
 
+def mean_cell(rows: list[dict], field: str, fmt: str) -> str:
+    mean, _, count = mean_std([r.get(field) for r in rows])
+    return "-" if count == 0 else format(mean, fmt)
+
+
 def table(header: list[str], lines: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(line) + " |" for line in lines]
     return "\n".join(out)
 
 
-def relabel_cells(rows: list[dict]) -> list[str]:
-    """Mean over seeds of label changes, returns to an earlier label and relabel precision."""
-    reports = [relabel_report(r["run_dir"], true_labels="dataset") for r in rows]
-    if not reports:
-        return ["-", "-", "-"]
-    precision = [r.accuracy["relabel_precision"] for r in reports if r.accuracy]
-    return [f"{np.mean([r.total_changes for r in reports]):.0f}", f"{np.mean([r.total_returns for r in reports]):.0f}",
-            f"{np.nanmean(precision):.2f}" if precision else "-"]
+def relabel_figures(run: Path) -> dict:
+    """Label changes, returns to an earlier label and relabel precision of a relabeling run (else empty)."""
+    if not any(run.glob("samples/epoch_*.npz")):
+        return {}
+    try:
+        report = relabel_report(run, true_labels="dataset")
+    except UserError:  # a method without per-sample labels
+        return {}
+    if report.total_changes == 0 and not report.accuracy:
+        return {}
+    return {"relabel_changes": report.total_changes, "relabel_returns": report.total_returns,
+            "relabel_precision": report.accuracy["relabel_precision"] if report.accuracy else None}
 
 
-def kl_cells(rows: list[dict]) -> list[str]:
-    """Mean KL(true || learned) of the last epoch's label distributions, and of the one-hot given labels."""
-    learned, one_hot = [], []
-    for row in rows:
-        run = Path(row["run_dir"])
-        config = resolve_config({**load_yaml(run / "config.yaml"), "resume": None})
-        record_file = run / "samples" / f"epoch_{config.train.epochs:03d}.npz"
-        if not record_file.is_file():
-            continue
-        with np.load(record_file) as record:
-            if "label_dist" not in record:
-                continue
-            dist = record["label_dist"]
-        train = create_dataset(config.data, config.data_options)["train"]
-        given = load_noisy_labels(run / "train_labels.csv", num_samples=len(train), num_classes=train.num_classes)
-        kl = compare_label_distributions(dist, train.columns["label_dist"], given.labels)
-        learned.append(kl["kl_learned"])
-        one_hot.append(kl["kl_one_hot"])
-    return [f"{np.mean(learned):.2f}", f"{np.mean(one_hot):.2f}"] if learned else ["-", "-"]
+def label_distribution_kl(run: Path) -> dict:
+    """Mean KL(true || learned) of the last epoch's label distributions and of the one-hot given labels."""
+    config = resolve_config({**load_yaml(run / "config.yaml"), "resume": None})
+    record_file = run / "samples" / f"epoch_{config.train.epochs:03d}.npz"
+    if not record_file.is_file():
+        return {}
+    with np.load(record_file) as record:
+        if "label_dist" not in record:
+            return {}
+        dist = record["label_dist"]
+    train = create_dataset(config.data, config.data_options)["train"]
+    given = load_noisy_labels(run / "train_labels.csv", num_samples=len(train), num_classes=train.num_classes)
+    kl = compare_label_distributions(dist, train.columns["label_dist"], given.labels)
+    return {"kl_learned": kl["kl_learned"], "kl_one_hot": kl["kl_one_hot"]}
 
 
-def claims() -> str:
-    main = finished_rows("sweeps/sim_memorization")
-    asym = finished_rows("sweeps/sim_memorization_asym")
-    pop2 = finished_rows("sweeps/sim_memorization_pop2")
-    ablation = {name: finished_rows(f"sweeps/ablation/{name}") for name in ABLATIONS}
+def claims(records: list[dict]) -> str:
+    def of(sweep: str) -> list[dict]:
+        return select(records, sweep=sweep)
 
-    def at(rows, method, rate):
+    main, asym, pop2 = of("sweeps/sim_memorization"), of("sweeps/sim_memorization_asym"), of("sweeps/sim_memorization_pop2")
+
+    def ablation(name: str) -> list[dict]:
+        return of(f"sweeps/ablation/{name}")
+
+    def at(rows, method, rate=0.4):
         return select(rows, method=method, noise_rate=rate)
 
     def row(label, method, *, rows40=None, rows20=None, extra=()):
         return [label, cell(rows20 if rows20 is not None else at(main, method, 0.2)),
                 cell(rows40 if rows40 is not None else at(main, method, 0.4)), *extra]
 
-    sections = []
+    def relabel(rows):
+        return [mean_cell(rows, "relabel_changes", ".0f"), mean_cell(rows, "relabel_returns", ".0f"),
+                mean_cell(rows, "relabel_precision", ".2f")]
+
+    def kl(rows):
+        return [mean_cell(rows, "kl_learned", ".2f"), mean_cell(rows, "kl_one_hot", ".2f")]
+
     header = ["", "symm. 20 %", "symm. 40 %"]
-    lines = []
-    for base in ("scn", "rul", "dmue"):
-        for method in (base, f"{base}_c"):
-            rel = relabel_cells(at(main, method, 0.4)) if base == "scn" else ["n/a"] * 3
-            lines.append(row(method, method, extra=rel))
-    bias = ablation["proximity_bias"]
-    for method in ("scn_c", "rul_c"):
-        lines.append(row(f"{method}, classifier_bias=true", method, rows20=[], rows40=at(bias, method, 0.4),
-                         extra=relabel_cells(at(bias, method, 0.4)) if method == "scn_c" else ["n/a"] * 3))
-    lines.append(row("rul_c, aux_center=false", "rul_c", rows20=[], rows40=at(ablation["rul_c_aux_off"], "rul_c", 0.4),
-                     extra=["n/a"] * 3))
-    sections.append("000 embedding proximity: test accuracy, last / best (%); relabel changes, returns to an "
-                    "earlier label and relabel precision at 40 % (mean over seeds)\n\n"
+    sections = []
+    lines = [row(m, m, extra=relabel(at(main, m))) for base in ("scn", "rul", "dmue") for m in (base, f"{base}_c")]
+    bias = ablation("proximity_bias")
+    lines += [row(f"{m}, classifier_bias=true", m, rows20=[], rows40=at(bias, m), extra=relabel(at(bias, m)))
+              for m in ("scn_c", "rul_c")]
+    lines.append(row("rul_c, aux_center=false", "rul_c", rows20=[], rows40=ablation("rul_c_aux_off"), extra=["-"] * 3))
+    sections.append("000 embedding proximity: test accuracy, last / best (%); label changes, returns to an earlier "
+                    "label and relabel precision at 40 % (mean over seeds; - for methods that do not relabel)\n\n"
                     + table([*header, "changes", "returns", "precision"], lines))
 
-    lines = [row(m, m) + [cell(at(pop2, m, 0.4)), cell(select(asym, method=m))] for m in ("ce", "eac", "smec")]
-    lines.append(row("smec, bn_statistics=all", "smec", rows20=[], rows40=at(ablation["smec_bn_all"], "smec", 0.4))
-                 + ["-", "-"])
+    lines = [row(m, m) + [cell(at(pop2, m)), cell(select(asym, method=m))] for m in ("ce", "eac", "smec")]
+    lines.append(row("smec, bn_statistics=all", "smec", rows20=[], rows40=ablation("smec_bn_all")) + ["-", "-"])
     for out, label in (("sweeps/smec48", ""), ("sweeps/smec48_bn_all", ", bn_statistics=all")):
-        for r in finished_rows(out):
-            lines.append([f"{r['method']}{label}, 48 px, data.seed=3", "-", cell([r]), "-", "-"])
+        lines += [[f"{r['method']}{label}, 48 px, data.seed=3", "-", cell([r]), "-", "-"] for r in of(out)]
     sections.append("001 SMEC: test accuracy, last / best (%)\n\n"
                     + table([*header, "population 2, 40 %", "asym. 30 %"], lines))
 
     lines = [row("ce", "ce"),
-             row("lrn, heteroscedastic=false, cld_weight=0", "lrn", rows20=[], rows40=at(ablation["lrn_both_off"], "lrn", 0.4)),
-             row("lrn, heteroscedastic=false (+ CLD)", "lrn", rows20=[], rows40=at(ablation["lrn_het_off"], "lrn", 0.4)),
-             row("lrn, cld_weight=0 (heteroscedastic only)", "lrn", rows20=[], rows40=at(ablation["lrn_cld_off"], "lrn", 0.4)),
+             row("lrn, heteroscedastic=false, cld_weight=0", "lrn", rows20=[], rows40=ablation("lrn_both_off")),
+             row("lrn, heteroscedastic=false (CLD only)", "lrn", rows20=[], rows40=ablation("lrn_het_off")),
+             row("lrn, cld_weight=0 (heteroscedastic only)", "lrn", rows20=[], rows40=ablation("lrn_cld_off")),
              row("lrn (both)", "lrn"),
-             row("lrn, centers=learned (before issue 14)", "lrn", rows20=[],
-                 rows40=at(ablation["lrn_centers_learned"], "lrn", 0.4))]
+             row("lrn, centers=learned (before issue 14)", "lrn", rows20=[], rows40=ablation("lrn_centers_learned"))]
     sections.append("002 LRN (paper 002, Table 2): test accuracy, last / best (%)\n\n" + table(header, lines))
 
-    lines = [row("ce", "ce"), row("ncctfer, variant=pc (confident samples only)", "ncctfer", rows20=[],
-                                  rows40=at(ablation["ncctfer_pc"], "ncctfer", 0.4)),
-             row("ncctfer (+ negative head)", "ncctfer")]
-    lines = [line + [cell(select(asym, method=m))] for line, m in zip(lines, ("ce", "-", "ncctfer"))]
+    lines = [row("ce", "ce") + [cell(select(asym, method="ce"))],
+             row("ncctfer, variant=pc (confident samples only)", "ncctfer", rows20=[], rows40=ablation("ncctfer_pc")) + ["-"],
+             row("ncctfer (+ negative head)", "ncctfer") + [cell(select(asym, method="ncctfer"))]]
     sections.append("003 NCCTFER (paper 003, Table 5): test accuracy, last / best (%)\n\n"
                     + table([*header, "asym. 30 %"], lines))
 
     lines = [row("ce", "ce", extra=["-", "-"]),
-             row("ldlva, pseudo VA at published error (default)", "ldlva", extra=kl_cells(at(main, "ldlva", 0.4))),
-             row("ldlva, pseudo VA at the legacy error", "ldlva", rows20=[],
-                 rows40=at(ablation["ldlva_legacy_va"], "ldlva", 0.4), extra=kl_cells(at(ablation["ldlva_legacy_va"], "ldlva", 0.4))),
-             row("ldlva, true VA", "ldlva", rows20=[], rows40=at(ablation["ldlva_true_va"], "ldlva", 0.4),
-                 extra=kl_cells(at(ablation["ldlva_true_va"], "ldlva", 0.4)))]
-    sections.append("004 LDLVA: test accuracy, last / best (%); KL(true || learned) and KL(true || one-hot labels) "
-                    "at 40 %, nats\n\n" + table([*header, "KL learned", "KL labels"], lines))
+             row("ldlva (pseudo VA at the published error, default)", "ldlva", extra=kl(at(main, "ldlva"))),
+             row("ldlva, pseudo VA at the legacy error", "ldlva", rows20=[], rows40=ablation("ldlva_legacy_va"),
+                 extra=kl(ablation("ldlva_legacy_va"))),
+             row("ldlva, true VA", "ldlva", rows20=[], rows40=ablation("ldlva_true_va"), extra=kl(ablation("ldlva_true_va")))]
+    sections.append("004 LDLVA: test accuracy, last / best (%); KL(true || learned) and KL(true || one-hot given "
+                    "labels) at 40 %, nats\n\n" + table([*header, "KL learned", "KL labels"], lines))
 
-    lines = [[m, cell(at(main, m, 0.4)), cell(at(pop2, m, 0.4))] for m in sorted({r["method"] for r in main + pop2},
-                                                                               key=lambda m: (m != "ce", m))]
+    methods = sorted({r["method"] for r in main + pop2}, key=lambda m: (m != "ce", m))
+    lines = [[m, cell(at(main, m)), cell(at(pop2, m))] for m in methods]
     sections.append("Headline: 40 % symmetric noise on both populations, test accuracy last / best (%)\n\n"
                     + table(["method", "population 1 (32 px)", "population 2 (24 px)"], lines))
     return "\n\n".join(sections)
@@ -224,11 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", action="store_true", help="train the missing runs first (resumable)")
     parser.add_argument("--jobs", type=int, default=2, help="processes at once for --run (default 2)")
+    parser.add_argument("--archive", type=Path, default=ARCHIVE,
+                        help="per-run records: runs whose directories are not here are read from it, and "
+                             "--write-archive writes it (default benchmarks/results/paper_claims_runs.csv)")
+    parser.add_argument("--write-archive", action="store_true", help="(re)write --archive with every record")
     args = parser.parse_args(argv)
     try:
         if args.run:
             run_all(args.jobs)
-        print(claims())
+        records = gather(args.archive)
+        if args.write_archive:
+            write_archive(records, args.archive)
+        print(claims(records))
     except UserError as error:
         print(f"paper_claims: {error}", file=sys.stderr)
         return 2

@@ -58,3 +58,15 @@ def test_rows_are_selected_by_method_and_noise_rate(claims):
             {"method": "lrn", "noise_rate": 0.4}]
     assert claims.select(rows, method="ce", noise_rate=0.4) == rows[:1]
     assert claims.select(rows, noise_rate=0.4) == [rows[0], rows[2]]
+
+
+def test_archive_round_trip_keeps_every_field(claims, tmp_path):
+    record = {"sweep": "sweeps/ablation/lrn_cld_off", "name": "seed-1", "method": "lrn", "noise_kind": "symmetric",
+              "noise_rate": 0.4, "seed": 1.0, "accuracy_last": 0.6242857142857143, "accuracy_best": 0.73,
+              "balanced_accuracy_last": 0.5, "balanced_accuracy_best": 0.6, "noisy_memorized_last": 0.44,
+              "relabel_changes": 1798.0, "relabel_returns": None, "relabel_precision": 0.52, "kl_learned": None,
+              "kl_one_hot": None}
+    path = tmp_path / "archive.csv"
+    claims.write_archive([record], path)
+    assert claims.read_archive(path) == [record]
+    assert claims.cell(claims.read_archive(path)) == "62.4 / 73.0 (n=1)"
