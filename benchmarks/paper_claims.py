@@ -76,6 +76,20 @@ SMEC_48_SETTING = ["noise.rate=0.4", "seed=0", "data.seed=3", "data.image_size=4
 SMEC_48 = {"sweeps/smec48": ["method=ce,smec"], "sweeps/smec48_bn_all": ["method=smec", "method.bn_statistics=all"]}
 
 
+def weights_digest(path: str | Path) -> str:
+    """SHA-256 of a checkpoint's weights (keys and tensor bytes in key order), blind to where it was written."""
+    import hashlib
+
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)["method"]
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def sweep_commands() -> dict[str, list[str]]:
     commands = dict(SWEEPS)
     for name, (method, overrides) in ABLATIONS.items():
@@ -296,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         records = gather(args.archive)
         if args.write_archive:
             write_archive(records, args.archive)
+        for weights in PRETRAINS:
+            if Path(weights).is_file():
+                print(f"{weights}: weights sha256 {weights_digest(weights)}")
         print(claims(records))
     except UserError as error:
         print(f"paper_claims: {error}", file=sys.stderr)
