@@ -288,10 +288,16 @@ def claims(records: list[dict]) -> str:
     sections.append("004 LDLVA: test accuracy, last / best (%); KL(true || learned) and KL(true || one-hot given "
                     "labels) at 40 %, nats\n\n" + table([*header, "KL learned", "KL labels"], lines))
 
-    methods = sorted({r["method"] for r in main + pop2}, key=lambda m: (m != "ce", m))
-    lines = [[m, cell(at(main, m)), cell(at(pop2, m))] for m in methods]
-    sections.append("Headline: 40 % symmetric noise on both populations, test accuracy last / best (%)\n\n"
-                    + table(["method", "population 1 (32 px)", "population 2 (24 px)"], lines))
+    columns = [("symm. 40 %", select(main, noise_rate=0.4)), ("symm. 20 %", select(main, noise_rate=0.2)),
+               ("clean", select(main, noise_rate=0.0)), ("asym. 30 %", asym),
+               ("population 2, symm. 40 %", select(pop2, noise_rate=0.4))]
+    columns = [(title, rows) for title, rows in columns if rows]
+    methods = sorted({r["method"] for _, rows in columns for r in rows}, key=lambda m: (m != "ce", m))
+    for metric, fields in (("test accuracy", ("accuracy_last", "accuracy_best")),
+                           ("balanced test accuracy", ("balanced_accuracy_last", "balanced_accuracy_best"))):
+        lines = [[m] + [cell(select(rows, method=m), fields) for _, rows in columns] for m in methods]
+        sections.append(f"Results table: {metric}, last / best epoch (%)\n\n"
+                        + table(["method"] + [title for title, _ in columns], lines))
     return "\n\n".join(sections)
 
 
