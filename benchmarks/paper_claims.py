@@ -5,7 +5,7 @@ Every number comes from finished run directories of these sweeps, all in the mem
 
 * the results table itself (``sim_memorization.yaml``, 20 % and 40 % symmetric noise) and its 30 %
   asymmetric companion (``sim_memorization_asym.yaml``);
-* the second simulated population (``sim_memorization_pop2.yaml``: simulator seed 3, 24 px, ambiguity 0.45);
+* the second simulated population (``sim_memorization_pop2.yaml``: simulator seed 3, 36 px, ambiguity 0.45);
 * the ablations in :data:`ABLATIONS`: the same sweep narrowed to one method at 40 % with one option
   changed (the "before issue 14" settings and the papers' own ablations), each in its own directory;
 * SMEC at 48 px (:data:`SMEC_48`), where the drift of issue 14 was seen.
@@ -23,7 +23,7 @@ it. The record of the pretrained stand-ins (their SHA-256) is in ``benchmarks/re
 it before mixing new runs with archived ones.
 
 The main sweeps need their pretrained stand-ins first (``noisyfer train configs/ce_sim_pretrain.yaml`` and
-``configs/ce_sim_pretrain_24.yaml``); ``--run`` trains them when missing. Cells are mean +- sample std
+``configs/ce_sim_pretrain_36.yaml``); ``--run`` trains them when missing. Cells are mean +- sample std
 in %, last epoch / best epoch, over the finished seeds (``n`` says how many when fewer than 3).
 """
 
@@ -51,7 +51,7 @@ MAIN = "configs/sweeps/sim_memorization.yaml"
 #: Per-run records of the runs behind the README's tables (so they can be re-read and extended without the runs).
 ARCHIVE = Path(__file__).resolve().parent / "results" / "paper_claims_runs.csv"
 PRETRAINS = {"runs/sim_pretrain/best_model.pt": "configs/ce_sim_pretrain.yaml",
-             "runs/sim_pretrain_24/best_model.pt": "configs/ce_sim_pretrain_24.yaml"}
+             "runs/sim_pretrain_36/best_model.pt": "configs/ce_sim_pretrain_36.yaml"}
 #: Sweep directory -> the command-line arguments of ``noisyfer sweep`` that make it.
 SWEEPS = {
     "sweeps/sim_memorization": [MAIN, "noise.rate=0.4,0.2"],
