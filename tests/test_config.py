@@ -77,3 +77,12 @@ def test_coerce_rules():
         coerce(True, int, "k")
     with pytest.raises(UserError):
         coerce("1", int, "k")
+
+
+def test_the_simulators_ranges_are_checked_when_the_config_is_resolved():
+    # before any run or sweep point starts (a sweep's --dry-run lists it), not when the data is generated
+    with pytest.raises(UserError, match=r"data\.image_size: must be in 32\.\.224, got 24"):
+        config_from_args(None, ["data=synthetic", "data.image_size=24"])
+    with pytest.raises(UserError, match=r"data\.ambiguity"):
+        config_from_args(None, ["data=synthetic", "data.ambiguity=1.5"])
+    assert config_from_args(None, ["data=synthetic", "data.image_size=32"]).data.image_size == 32

@@ -323,6 +323,8 @@ def resolve_config(tree: Mapping[str, Any]) -> RunConfig:
     cfg = RunConfig(method=method_name, method_options=method_options, data_options=data_options,
                     **sections, **top)
     _check_ranges(cfg)
+    if hasattr(data_options, "check"):  # a dataset's own ranges (e.g. the simulator's image sizes), before any run
+        data_options.check(cfg.data)
     return cfg
 
 

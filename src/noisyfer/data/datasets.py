@@ -148,11 +148,37 @@ class SyntheticOptions:
     class_counts: str = "rafdb"
     pseudo_va_error: str = "published"
 
+    def check(self, data: DataConfig) -> None:
+        """Settings checked when the run configuration is resolved (before a run or a sweep starts)."""
+        if not data.root:
+            synthetic_config(data, self)
+
 
 #: ``SynthConfig`` fields as keys of the ``synthetic`` dataset (for error messages).
 SYNTHETIC_OPTIONS = {"num_train": "data.num_train", "num_test": "data.num_test", "image_size": "data.image_size",
                      "num_classes": "data.classes", "seed": "data.seed", "ambiguity": "data.ambiguity",
                      "class_counts": "data.class_counts", "pseudo_va_noise": "data.pseudo_va_error"}
+
+
+def synthetic_config(config: DataConfig, options: SyntheticOptions):
+    """The simulator's :class:`~noisyfer.data.synthetic.SynthConfig` of these settings, every range checked
+    (errors name the ``data.*`` key); generates nothing."""
+    from .synthetic import SynthConfig
+    from .synthetic.config import LEGACY_PSEUDO_VA_NOISE, PUBLISHED_PSEUDO_VA_NOISE, SynthConfigError
+
+    if options.num_test < 1:
+        raise UserError(f"data.num_test: expected at least 1 (runs are evaluated on the test split), "
+                        f"got {options.num_test}")
+    levels = {"published": PUBLISHED_PSEUDO_VA_NOISE, "legacy": LEGACY_PSEUDO_VA_NOISE}
+    if options.pseudo_va_error not in levels:
+        raise UserError(f"data.pseudo_va_error: expected one of {', '.join(levels)}, got {options.pseudo_va_error!r}")
+    try:
+        return SynthConfig(num_train=options.num_train, num_test=options.num_test,
+                           image_size=config.image_size or 64, num_classes=options.classes, seed=options.seed,
+                           ambiguity=options.ambiguity, class_counts=options.class_counts,
+                           pseudo_va_noise=levels[options.pseudo_va_error])
+    except SynthConfigError as exc:
+        raise exc.renamed(SYNTHETIC_OPTIONS) from None
 
 
 @register_dataset("synthetic", options=SyntheticOptions)
@@ -163,23 +189,8 @@ def synthetic(*, config: DataConfig, options: SyntheticOptions) -> dict[str, FER
     """
     if config.root:
         return noisyfer_directory(config=config, options=None)
-    from .synthetic import SynthConfig, load_or_generate
-    from .synthetic.config import SynthConfigError
+    from .synthetic import load_or_generate
 
-    if options.num_test < 1:
-        raise UserError(f"data.num_test: expected at least 1 (runs are evaluated on the test split), "
-                        f"got {options.num_test}")
-    from .synthetic.config import LEGACY_PSEUDO_VA_NOISE, PUBLISHED_PSEUDO_VA_NOISE
-
-    levels = {"published": PUBLISHED_PSEUDO_VA_NOISE, "legacy": LEGACY_PSEUDO_VA_NOISE}
-    if options.pseudo_va_error not in levels:
-        raise UserError(f"data.pseudo_va_error: expected one of {', '.join(levels)}, got {options.pseudo_va_error!r}")
-    try:
-        synth = SynthConfig(num_train=options.num_train, num_test=options.num_test,
-                            image_size=config.image_size or 64, num_classes=options.classes, seed=options.seed,
-                            ambiguity=options.ambiguity, class_counts=options.class_counts,
-                            pseudo_va_noise=levels[options.pseudo_va_error])
-    except SynthConfigError as exc:
-        raise exc.renamed(SYNTHETIC_OPTIONS) from None
+    synth = synthetic_config(config, options)
     splits, _ = load_or_generate(synth, cache_dir=cache_dir_of(config) / "synthetic")
     return splits
