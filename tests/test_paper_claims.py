@@ -26,7 +26,7 @@ def claims():
 def test_every_sweep_resolves_with_the_option_it_changes(claims, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)  # the sweep files name the shipped configs relative to the checkout
     commands = claims.sweep_commands()
-    assert len(commands) == len(claims.SWEEPS) + len(claims.ABLATIONS) + len(claims.SMEC_48)
+    assert len(commands) == len(claims.SWEEPS) + len(claims.ABLATIONS) + len(claims.EXTRA)
     for out, arguments in commands.items():
         points = SweepSpec.from_args(arguments).resolved(runs_dir=tmp_path / "runs")
         assert points, out
