@@ -160,9 +160,14 @@ def gather(archive: Path | None) -> list[dict]:
     """Live records of every sweep, plus archived records of runs that are not here (live ones win)."""
     records = [r for out in sweep_commands() for r in live_records(out)]
     if archive is not None and archive.is_file():
-        have = {(r["sweep"], r["name"]) for r in records}
-        records += [r for r in read_archive(archive) if (r["sweep"], r["name"]) not in have]
+        have = {run_identity(r) for r in records}
+        records += [r for r in read_archive(archive) if run_identity(r) not in have]
     return records
+
+
+def run_identity(record: dict) -> tuple:
+    """What a record measures (a narrowed sweep names the same run differently)."""
+    return (record["sweep"], record["method"], record["noise_kind"], float(record["noise_rate"]), int(record["seed"]))
 
 
 def select(rows: list[dict], **where) -> list[dict]:

@@ -70,3 +70,17 @@ def test_archive_round_trip_keeps_every_field(claims, tmp_path):
     claims.write_archive([record], path)
     assert claims.read_archive(path) == [record]
     assert claims.cell(claims.read_archive(path)) == "62.4 / 73.0 (n=1)"
+
+
+def test_an_archived_run_counts_once_whatever_its_run_name(claims, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no sweep directories here: every record comes from the archive
+    record = {key: None for key in claims.RECORD_FIELDS}
+    record.update(sweep="sweeps/sim_memorization_pop2", name="noise.rate-0.4__method-ce", method="ce",
+                  noise_kind="symmetric", noise_rate=0.4, seed=0.0, accuracy_last=0.58, accuracy_best=0.73)
+    renamed = {**record, "name": "noise.rate-0.4__method-ce__seed-0"}
+    path = tmp_path / "archive.csv"
+    claims.write_archive([record, renamed], path)
+    assert len(claims.gather(path)) == 2  # two archive lines are two records...
+    live = claims.read_archive(path)[:1]
+    monkeypatch.setattr(claims, "live_records", lambda out: live if out == "sweeps/sim_memorization_pop2" else [])
+    assert len(claims.gather(path)) == 1  # ...but a run present here replaces its archived records, any name
