@@ -46,6 +46,7 @@ from noisyfer.methods.label_distribution import compare_label_distributions
 from noisyfer.noise import load_noisy_labels
 from noisyfer.sweep.aggregate import mean_std
 from noisyfer.sweep.results import collect_sweep
+from noisyfer.sweep.spec import SweepSpec
 
 MAIN = "configs/sweeps/sim_memorization.yaml"
 #: Per-run records of the runs behind the README's tables (so they can be re-read and extended without the runs).
@@ -117,14 +118,19 @@ RECORD_FIELDS = ("sweep", "name", "method", "noise_kind", "noise_rate", "seed", 
                  "relabel_returns", "relabel_precision", "kl_learned", "kl_one_hot")
 
 
-def live_records(sweep_dir: str) -> list[dict]:
-    """One record per finished run of a sweep directory (none when it does not exist)."""
+def live_records(sweep_dir: str, arguments: list[str] | None = None) -> list[dict]:
+    """One record per finished run of a sweep directory (none when it does not exist): the points of
+    its stored sweep.yaml (the last, maybe narrowed, invocation) and of the full command."""
     if not (Path(sweep_dir) / "sweep.yaml").is_file():
         return []
-    records = []
-    for row in collect_sweep(sweep_dir):
-        if row.get("status") != "finished":
+    rows = collect_sweep(sweep_dir)
+    if arguments:
+        rows += collect_sweep(sweep_dir, SweepSpec.from_args(arguments))
+    records, seen = [], set()
+    for row in rows:
+        if row.get("status") != "finished" or row["run_dir"] in seen:
             continue
+        seen.add(row["run_dir"])
         record = {key: row.get(key) for key in RECORD_FIELDS}
         record.update(sweep=sweep_dir, **relabel_figures(Path(row["run_dir"])), **label_distribution_kl(Path(row["run_dir"])))
         records.append(record)
@@ -158,7 +164,7 @@ def write_archive(records: list[dict], path: Path) -> None:
 
 def gather(archive: Path | None) -> list[dict]:
     """Live records of every sweep, plus archived records of runs that are not here (live ones win)."""
-    records = [r for out in sweep_commands() for r in live_records(out)]
+    records = [r for out, arguments in sweep_commands().items() for r in live_records(out, arguments)]
     if archive is not None and archive.is_file():
         have = {run_identity(r) for r in records}
         records += [r for r in read_archive(archive) if run_identity(r) not in have]

@@ -82,5 +82,5 @@ def test_an_archived_run_counts_once_whatever_its_run_name(claims, tmp_path, mon
     claims.write_archive([record, renamed], path)
     assert len(claims.gather(path)) == 2  # two archive lines are two records...
     live = claims.read_archive(path)[:1]
-    monkeypatch.setattr(claims, "live_records", lambda out: live if out == "sweeps/sim_memorization_pop2" else [])
+    monkeypatch.setattr(claims, "live_records", lambda out, arguments=None: live if out == "sweeps/sim_memorization_pop2" else [])
     assert len(claims.gather(path)) == 1  # ...but a run present here replaces its archived records, any name
