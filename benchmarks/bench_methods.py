@@ -40,15 +40,11 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import noisyfer
+from noisyfer.analysis.fidelity import run_label_distribution_closeness
 from noisyfer.config import RunConfig, config_from_args, load_yaml, resolve_config
-from noisyfer.data.datasets import create_dataset
 from noisyfer.engine.provenance import absolute_paths
 from noisyfer.errors import UserError
-from noisyfer.methods.label_distribution import compare_label_distributions
-from noisyfer.noise import load_noisy_labels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,20 +176,6 @@ def run_one(cfg: RunConfig, *, train: bool = True) -> tuple[dict | None, Path]:
     return noisyfer.resume(path).summary, path
 
 
-def label_distribution_closeness(cfg: RunConfig, run_dir: Path, epochs: int) -> dict:
-    """KL of the last epoch's recorded ``label_dist`` (if any) from the simulator's, and of one-hot labels."""
-    record_file = run_dir / "samples" / f"epoch_{epochs:03d}.npz"
-    if not record_file.is_file():
-        return {}
-    with np.load(record_file) as record:
-        if "label_dist" not in record:
-            return {}
-        learned = record["label_dist"]
-    train = create_dataset(cfg.data, cfg.data_options)["train"]
-    given = load_noisy_labels(run_dir / "train_labels.csv", num_samples=len(train), num_classes=train.num_classes)
-    return compare_label_distributions(learned, train.columns["label_dist"], given.labels)
-
-
 def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
@@ -294,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                          "balanced_best": summary["balanced_accuracy_best"],
                          "best_epoch": summary.get("best_epoch"), "epochs": summary.get("epochs_done"),
                          **{k: None for k in ("kl_learned", "kl_one_hot")},
-                         **label_distribution_closeness(cfg, run_dir, cfg.train.epochs),
+                         **run_label_distribution_closeness(run_dir, epoch=cfg.train.epochs),
                          "run_dir": str(run_dir)})
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

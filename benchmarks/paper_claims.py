@@ -36,14 +36,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 
+from noisyfer.analysis.fidelity import run_label_distribution_closeness
 from noisyfer.analysis.relabel import relabel_report
-from noisyfer.config import load_yaml, resolve_config
-from noisyfer.data.datasets import create_dataset
 from noisyfer.errors import UserError
-from noisyfer.methods.label_distribution import compare_label_distributions
-from noisyfer.noise import load_noisy_labels
 from noisyfer.sweep.aggregate import mean_std
 from noisyfer.sweep.results import collect_sweep
 from noisyfer.sweep.spec import SweepSpec
@@ -225,18 +221,8 @@ def relabel_figures(run: Path) -> dict:
 
 def label_distribution_kl(run: Path) -> dict:
     """Mean KL(true || learned) of the last epoch's label distributions and of the one-hot given labels."""
-    config = resolve_config({**load_yaml(run / "config.yaml"), "resume": None})
-    record_file = run / "samples" / f"epoch_{config.train.epochs:03d}.npz"
-    if not record_file.is_file():
-        return {}
-    with np.load(record_file) as record:
-        if "label_dist" not in record:
-            return {}
-        dist = record["label_dist"]
-    train = create_dataset(config.data, config.data_options)["train"]
-    given = load_noisy_labels(run / "train_labels.csv", num_samples=len(train), num_classes=train.num_classes)
-    kl = compare_label_distributions(dist, train.columns["label_dist"], given.labels)
-    return {"kl_learned": kl["kl_learned"], "kl_one_hot": kl["kl_one_hot"]}
+    closeness = run_label_distribution_closeness(run)
+    return {key: closeness[key] for key in ("kl_learned", "kl_one_hot") if key in closeness}
 
 
 def claims(records: list[dict]) -> str:

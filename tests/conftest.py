@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from noisyfer.data.classes import BASIC7
 from noisyfer.data.format import FERData, save_dataset
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def benchmark_script(name: str):
+    """``benchmarks/NAME.py`` imported as module ``NAME`` (registered while the block runs, so its
+    dataclasses and pickling resolve), for the tests of a benchmark's own logic."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
 
 
 def make_tiny_split(n: int, *, size: int = 32, seed: int = 0) -> FERData:

@@ -5,12 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noisyfer.analysis.fidelity import kl_divergence, label_distribution_fidelity, valid_distributions
+import noisyfer
+from noisyfer.analysis.fidelity import (
+    kl_divergence,
+    label_distribution_fidelity,
+    run_label_distribution_closeness,
+    valid_distributions,
+)
 from noisyfer.analysis.memorization import agreement, memorization_curves
 from noisyfer.analysis.perclass import balanced_accuracy, normalized_confusion, per_class_accuracy
 from noisyfer.analysis.relabel_targets import most_inconsistent, relabel_target_counts
 from noisyfer.engine.metrics import RunningAgreement
 from noisyfer.errors import UserError
+from noisyfer.methods.label_distribution import compare_label_distributions
+from noisyfer.noise import load_noisy_labels
+
+from .conftest import make_tiny_split
 
 
 def test_agreement_by_hand():
@@ -59,6 +69,21 @@ def test_kl_and_fidelity_by_hand():
     assert kl_divergence(truth, truth).tolist() == pytest.approx([0.0, 0.0], abs=1e-7)  # eps clipping
     with pytest.raises(UserError, match="differ in shape"):
         label_distribution_fidelity(np.ones((2, 2)) / 2, truth)
+
+
+def test_run_label_distribution_closeness_pairs_the_record_with_the_truth_and_the_given_labels(tiny_overrides):
+    noisy = ["noise.kind=symmetric", "noise.rate=0.4", "train.epochs=1"]
+    run = noisyfer.train(noisyfer.config_from_args(None, [*tiny_overrides, "method=elr", *noisy])).run_dir
+    with np.load(run / "samples" / "epoch_001.npz") as record:
+        learned = record["label_dist"]
+    truth = make_tiny_split(448, seed=1)  # the training split of tiny_data_dir
+    given = load_noisy_labels(run / "train_labels.csv").labels
+    assert (given != truth.labels).sum() > 100  # the noise is what kl_one_hot measures
+    closeness = run_label_distribution_closeness(run)
+    assert closeness == compare_label_distributions(learned, truth.columns["label_dist"], given)
+    assert closeness["kl_one_hot"] > compare_label_distributions(learned, truth.columns["label_dist"], truth.labels)["kl_one_hot"]
+    ce_run = noisyfer.train(noisyfer.config_from_args(None, [*tiny_overrides, "method=ce", *noisy, "name=ce"])).run_dir
+    assert run_label_distribution_closeness(ce_run) == {}  # ce keeps no label distributions
 
 
 def test_per_class_and_balanced_accuracy():

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from noisyfer.sweep.spec import SweepSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import ROOT, benchmark_script
 
 
 @pytest.fixture(scope="module")
 def claims():
-    spec = importlib.util.spec_from_file_location("paper_claims", ROOT / "benchmarks" / "paper_claims.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["paper_claims"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("paper_claims", None)
+    with benchmark_script("paper_claims") as module:
+        yield module
 
 
 def test_every_sweep_resolves_with_the_option_it_changes(claims, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from .compactness import Compactness, center_distances, class_centers, compactne
 from .detection import NoiseDetection, auroc, bottom_k, detection_scores, noise_detection
 from .embedding import tsne
 from .features import LoadedModel, class_activation_maps, extract, grad_cams, load_model
-from .fidelity import kl_divergence, label_distribution_fidelity, valid_distributions
+from .fidelity import kl_divergence, label_distribution_fidelity, run_label_distribution_closeness, valid_distributions
 from .memorization import CURVE_KEYS, agreement, memorization_curves
 from .perclass import balanced_accuracy, classification_from_predictions, normalized_confusion, per_class_accuracy
 from .relabel import (
@@ -44,6 +44,7 @@ __all__ = [
     "extract", "find_runs", "flip_counts", "grad_cams", "is_run_dir", "kl_divergence", "label_distribution_fidelity",
     "label_history", "load_model", "memorization_curves", "most_inconsistent", "noise_detection",
     "normalized_confusion", "per_class_accuracy", "precision_at", "rank_suspects", "relabel_accuracy",
-    "relabel_report", "relabel_target_counts", "return_counts", "returns_per_epoch", "suspicion", "tsne",
+    "relabel_report", "relabel_target_counts", "return_counts", "returns_per_epoch", "run_label_distribution_closeness",
+    "suspicion", "tsne",
     "valid_distributions",
 ]

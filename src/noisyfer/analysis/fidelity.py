@@ -11,6 +11,9 @@ This module compares the two per sample:
 * agreement of the two argmaxes (the top class);
 * the same KL for the uniform distribution, a know-nothing reference.
 
+:func:`run_label_distribution_closeness` reads both from a run directory and adds the KL of the one-hot
+given labels, the reference a method has to beat.
+
 Rows that are not distributions (a method that never saw the sample records zeros) are left out and
 counted.
 
@@ -24,11 +27,13 @@ Examples
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import UserError
 
-__all__ = ["kl_divergence", "label_distribution_fidelity", "valid_distributions"]
+__all__ = ["kl_divergence", "label_distribution_fidelity", "run_label_distribution_closeness", "valid_distributions"]
 
 
 def _matrix(values, name: str) -> np.ndarray:
@@ -86,3 +91,35 @@ def label_distribution_fidelity(learned, truth, *, eps: float = 1e-8) -> dict:
             "tv_mean": float(0.5 * np.abs(p - q).sum(1).mean()),
             "top1_agreement": float((p.argmax(1) == q.argmax(1)).mean()),
             "kl_uniform_mean": float(kl_divergence(p, uniform, eps=eps).mean())}
+
+
+def run_label_distribution_closeness(run_dir: str | os.PathLike, *, epoch: int | None = None) -> dict:
+    """How close a run's learned label distributions are to the truth, against its one-hot given labels.
+
+    Parameters
+    ----------
+    run_dir
+        A run of a method that records ``label_dist`` per sample (``ldlva``, ``elr``, ``smec``), on a
+        training set with true distributions (the simulator's ``label_dist`` column).
+    epoch
+        The epoch whose ``samples/epoch_NNN.npz`` is read (the last one recorded by default).
+
+    Returns
+    -------
+    dict
+        :func:`noisyfer.methods.label_distribution.compare_label_distributions` of the recorded
+        distributions, the training set's true ones and the run's given (noisy) labels; empty when the
+        run records no ``label_dist``.
+    """
+    from ..methods.label_distribution import compare_label_distributions
+    from .rundata import RunData
+
+    run = RunData(run_dir)
+    record = run.sample_record(epoch)
+    if "label_dist" not in record:
+        return {}
+    truth = run.train.columns.get("label_dist")
+    if truth is None:
+        raise UserError(f"{run_dir}: the training set has no true label distributions (column label_dist; "
+                        "the simulator has them, a real dataset does not)")
+    return compare_label_distributions(record["label_dist"], truth, run.given_labels)
