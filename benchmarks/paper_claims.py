@@ -8,7 +8,8 @@ Every number comes from finished run directories of these sweeps, all in the mem
 * the second simulated population (``sim_memorization_pop2.yaml``: simulator seed 3, 36 px, ambiguity 0.45);
 * the ablations in :data:`ABLATIONS`: the same sweep narrowed to one method at 40 % with one option
   changed (the "before issue 14" settings and the papers' own ablations), each in its own directory;
-* further runs in :data:`EXTRA` (SMEC at 48 px from the 32 px stand-in; SMEC on population 2 with BN statistics of every forward).
+* further runs in :data:`EXTRA` (SMEC at 48 px from the 32 px stand-in; SMEC on population 2 with BN statistics
+  of every forward; EAC and SMEC with their consistency weight at 1 on both populations, for the early drop).
 
 ::
 
@@ -36,15 +37,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 from noisyfer.analysis.fidelity import run_label_distribution_closeness
 from noisyfer.analysis.relabel import relabel_report
+from noisyfer.analysis.rundata import RunData
 from noisyfer.errors import UserError
 from noisyfer.sweep.aggregate import mean_std
 from noisyfer.sweep.results import collect_sweep
 from noisyfer.sweep.spec import SweepSpec
 
 MAIN = "configs/sweeps/sim_memorization.yaml"
+POP2 = "configs/sweeps/sim_memorization_pop2.yaml"
 #: Per-run records of the runs behind the README's tables (so they can be re-read and extended without the runs).
 ARCHIVE = Path(__file__).resolve().parent / "results" / "paper_claims_runs.csv"
 PRETRAINS = {"runs/sim_pretrain/best_model.pt": "configs/ce_sim_pretrain.yaml",
@@ -53,7 +58,7 @@ PRETRAINS = {"runs/sim_pretrain/best_model.pt": "configs/ce_sim_pretrain.yaml",
 SWEEPS = {
     "sweeps/sim_memorization": [MAIN, "noise.rate=0.4,0.2"],
     "sweeps/sim_memorization_asym": ["configs/sweeps/sim_memorization_asym.yaml"],
-    "sweeps/sim_memorization_pop2": ["configs/sweeps/sim_memorization_pop2.yaml"],
+    "sweeps/sim_memorization_pop2": [POP2],
 }
 #: Ablation name -> (method, overrides): ``sim_memorization.yaml`` narrowed to that method at 40 %.
 ABLATIONS = {
@@ -70,11 +75,19 @@ ABLATIONS = {
     "ldlva_legacy_va": ("ldlva", ["data.pseudo_va_error=legacy"]),
 }
 SMEC_48_SETTING = ["noise.rate=0.4", "seed=0", "data.seed=3", "data.image_size=48"]
+#: The CAM-consistency weight of each method that has one (EAC's lam, SMEC's Eq. 6 lambda).
+CONSISTENCY_WEIGHT = {"eac": "method.lam", "smec": "method.consistency_weight"}
 #: Further runs: directory -> arguments of ``noisyfer sweep``. SMEC at 48 px on another population from the
-#: 32 px stand-in (seed 0), and with BN statistics of every forward on the second population.
+#: 32 px stand-in (seed 0); SMEC on population 2 with BN statistics of every forward; EAC and SMEC with
+#: their consistency weight at 1 (seed 0 of both populations).
 EXTRA = {"sweeps/smec48": [MAIN, "method=ce,smec", *SMEC_48_SETTING],
-         "sweeps/pop2_smec_bn_all": ["configs/sweeps/sim_memorization_pop2.yaml", "method=smec", "seed=0",
-                                     "method.bn_statistics=all"]}
+         "sweeps/pop2_smec_bn_all": [POP2, "method=smec", "seed=0", "method.bn_statistics=all"],
+         "sweeps/drift/eac_lam1": [MAIN, "method=eac", "noise.rate=0.4", "seed=0", "method.lam=1"],
+         "sweeps/drift/pop2_eac_lam1": [POP2, "method=eac", "seed=0", "method.lam=1"],
+         "sweeps/drift/smec_weight1": [MAIN, "method=smec", "noise.rate=0.4", "seed=0", "method.consistency_weight=1"],
+         "sweeps/drift/pop2_smec_weight1": [POP2, "method=smec", "seed=0", "method.consistency_weight=1"]}
+#: Epochs in which the early drop is looked for.
+EARLY_EPOCHS = 5
 
 
 def weights_digest(path: str | Path) -> str:
@@ -111,7 +124,8 @@ def run_all(jobs: int) -> None:
 #: Fields of one run's record (the archive's columns).
 RECORD_FIELDS = ("sweep", "name", "method", "noise_kind", "noise_rate", "seed", "accuracy_last", "accuracy_best",
                  "balanced_accuracy_last", "balanced_accuracy_best", "noisy_memorized_last", "relabel_changes",
-                 "relabel_returns", "relabel_precision", "kl_learned", "kl_one_hot")
+                 "relabel_returns", "relabel_precision", "kl_learned", "kl_one_hot", "accuracy_first",
+                 "accuracy_dip", "dip_epoch", "top_class_share_dip", "consistency_over_ce_first")
 
 
 def live_records(sweep_dir: str, arguments: list[str] | None = None) -> list[dict]:
@@ -128,7 +142,8 @@ def live_records(sweep_dir: str, arguments: list[str] | None = None) -> list[dic
             continue
         seen.add(row["run_dir"])
         record = {key: row.get(key) for key in RECORD_FIELDS}
-        record.update(sweep=sweep_dir, **relabel_figures(Path(row["run_dir"])), **label_distribution_kl(Path(row["run_dir"])))
+        run = Path(row["run_dir"])
+        record.update(sweep=sweep_dir, **relabel_figures(run), **label_distribution_kl(run), **early_figures(run))
         records.append(record)
     return records
 
@@ -225,6 +240,33 @@ def label_distribution_kl(run: Path) -> dict:
     return {key: closeness[key] for key in ("kl_learned", "kl_one_hot") if key in closeness}
 
 
+def top_class_share(confusion) -> float:
+    """Share of the test predictions that go to the most predicted class (1.0: one class for every face)."""
+    predicted = np.asarray(confusion, dtype=np.float64).sum(axis=0)
+    return float(predicted.max() / predicted.sum())
+
+
+def early_figures(run: Path) -> dict:
+    """The first epochs of a run: test accuracy at epoch 1, its lowest point in the first
+    :data:`EARLY_EPOCHS` epochs (and when), how concentrated the predictions are there, and, for a
+    method with a CAM-consistency term, that term (times its weight) over the cross-entropy at epoch 1."""
+    data = RunData(run)
+    epochs = data.metrics[:EARLY_EPOCHS]
+    if not epochs:
+        return {}
+    dip = min(epochs, key=lambda r: r["test_accuracy"])
+    out = {"accuracy_first": epochs[0]["test_accuracy"], "accuracy_dip": dip["test_accuracy"],
+           "dip_epoch": dip["epoch"], "top_class_share_dip": top_class_share(dip["test_confusion"])}
+    option = CONSISTENCY_WEIGHT.get(data.method)
+    if option is not None and "train_consistency" in epochs[0]:
+        key = option.split(".", 1)[1]
+        weight = (data.summary.get("method_resolved") or {}).get(key)
+        if weight is None:
+            weight = (data.tree.get("method") or {}).get(key)
+        out["consistency_over_ce_first"] = float(weight) * epochs[0]["train_consistency"] / epochs[0]["train_ce"]
+    return out
+
+
 def claims(records: list[dict]) -> str:
     def of(sweep: str) -> list[dict]:
         return select(records, sweep=sweep)
@@ -295,6 +337,25 @@ def claims(records: list[dict]) -> str:
              row("ldlva, true VA", "ldlva", rows20=[], rows40=ablation("ldlva_true_va"), extra=kl(ablation("ldlva_true_va")))]
     sections.append("004 LDLVA: test accuracy, last / best (%); KL(true || learned) and KL(true || one-hot given "
                     "labels) at 40 %, nats\n\n" + table([*header, "KL learned", "KL labels"], lines))
+
+    def early(label, rows):
+        def percent(field):
+            mean = mean_cell(rows, field, ".6f")
+            return mean if mean == "-" else f"{100 * float(mean):.1f}"
+        dip = "-" if not rows else f"{percent('accuracy_dip')} (epoch {mean_cell(rows, 'dip_epoch', '.0f')})"
+        return [label, percent("accuracy_first"), dip, mean_cell(rows, "top_class_share_dip", ".2f"),
+                mean_cell(rows, "consistency_over_ce_first", ".1f"), percent("accuracy_last")]
+
+    lines = []
+    for population, rows, prefix in (("population 1", main, "sweeps/drift/"), ("population 2", pop2, "sweeps/drift/pop2_")):
+        for m in ("ce", "elr", "eac", "smec"):
+            lines.append(early(f"{m} ({population})", select(rows, method=m, noise_rate=0.4, seed=0)))
+        lines.append(early(f"eac, lam=1 ({population})", of(prefix + "eac_lam1")))
+        lines.append(early(f"smec, consistency_weight=1 ({population})", of(prefix + "smec_weight1")))
+    sections.append(f"001 the early drop (40 %, seed 0, n=1): test accuracy at epoch 1 and its lowest point in epochs "
+                    f"1-{EARLY_EPOCHS} (%); share of the test predictions in the most predicted class there; "
+                    "weighted CAM-consistency term over the cross-entropy at epoch 1; last epoch (%)\n\n"
+                    + table(["", "epoch 1", "lowest", "top-class share", "consistency / CE", "last"], lines))
 
     columns = [("symm. 40 %", select(main, noise_rate=0.4)), ("symm. 20 %", select(main, noise_rate=0.2)),
                ("clean", select(main, noise_rate=0.0)), ("asym. 30 %", asym),

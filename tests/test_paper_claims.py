@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 
 from noisyfer.sweep.spec import SweepSpec
 
@@ -57,7 +60,9 @@ def test_archive_round_trip_keeps_every_field(claims, tmp_path):
               "noise_rate": 0.4, "seed": 1.0, "accuracy_last": 0.6242857142857143, "accuracy_best": 0.73,
               "balanced_accuracy_last": 0.5, "balanced_accuracy_best": 0.6, "noisy_memorized_last": 0.44,
               "relabel_changes": 1798.0, "relabel_returns": None, "relabel_precision": 0.52, "kl_learned": None,
-              "kl_one_hot": None}
+              "kl_one_hot": None, "accuracy_first": 0.7, "accuracy_dip": 0.5, "dip_epoch": 2.0,
+              "top_class_share_dip": 0.84, "consistency_over_ce_first": None}
+    assert set(record) == set(claims.RECORD_FIELDS)
     path = tmp_path / "archive.csv"
     claims.write_archive([record], path)
     assert claims.read_archive(path) == [record]
@@ -76,3 +81,28 @@ def test_an_archived_run_counts_once_whatever_its_run_name(claims, tmp_path, mon
     live = claims.read_archive(path)[:1]
     monkeypatch.setattr(claims, "live_records", lambda out, arguments=None: live if out == "sweeps/sim_memorization_pop2" else [])
     assert len(claims.gather(path)) == 1  # ...but a run present here replaces its archived records, any name
+
+
+def _fake_run(path, method: dict, summary: dict, epochs: list[dict]):
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({"method": method}))
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "metrics.jsonl").write_text("".join(json.dumps({"epoch": i, **r}) + "\n" for i, r in enumerate(epochs, 1)))
+    return path
+
+
+def test_early_figures_find_the_lowest_of_the_first_epochs_and_weigh_the_consistency(claims, tmp_path):
+    flat = [[4, 0], [0, 4]]
+    epochs = [{"test_accuracy": a, "test_confusion": flat, "train_consistency": 0.8, "train_ce": 2.0}
+              for a in (0.7, 0.6, 0.5, 0.55, 0.65, 0.3)]  # epoch 6 (0.3) is after the early window
+    epochs[2]["test_confusion"] = [[1, 3], [0, 4]]  # 7 of 8 predictions in the second class
+    eac = _fake_run(tmp_path / "eac", {"name": "eac", "lam": 5.0}, {"method": "eac"}, epochs)
+    assert claims.early_figures(eac) == {"accuracy_first": 0.7, "accuracy_dip": 0.5, "dip_epoch": 3,
+                                         "top_class_share_dip": 0.875, "consistency_over_ce_first": 5.0 * 0.8 / 2.0}
+    # SMEC's weight is resolved at set-up from the noise level: the summary's value counts, not the unset option
+    smec = _fake_run(tmp_path / "smec", {"name": "smec", "consistency_weight": None},
+                     {"method": "smec", "method_resolved": {"consistency_weight": 3.0}}, epochs)
+    assert claims.early_figures(smec)["consistency_over_ce_first"] == 3.0 * 0.8 / 2.0
+    ce = _fake_run(tmp_path / "ce", {"name": "ce"}, {"method": "ce"}, [{k: v for k, v in r.items() if "train" not in k}
+                                                                       for r in epochs])
+    assert "consistency_over_ce_first" not in claims.early_figures(ce)
