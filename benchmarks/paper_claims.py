@@ -52,6 +52,14 @@ MAIN = "configs/sweeps/sim_memorization.yaml"
 POP2 = "configs/sweeps/sim_memorization_pop2.yaml"
 #: Per-run records of the runs behind the README's tables (so they can be re-read and extended without the runs).
 ARCHIVE = Path(__file__).resolve().parent / "results" / "paper_claims_runs.csv"
+#: The results table before issue 14's changes (the README at commit 4da6cb7, another stand-in): mean and
+#: sample std in %, per method, metric and noise setting.
+BEFORE = Path(__file__).resolve().parent / "results" / "before_issue14.csv"
+#: What issue 14 changed in each method it changed (in the issue's order).
+CHANGED = {"lrn": "CLD pulls towards class means", "scn_c": "bias-free classifier", "rul_c": "bias-free classifier",
+           "ncctfer": "colour inversion in the strong view", "smec": "flips only; BN statistics of whole faces",
+           "dmue": "L_sp weight scaled to the ramp steps", "dmue_c": "L_sp weight scaled to the ramp steps",
+           "ldlva": "pseudo VA calibrated to EmoNet"}
 PRETRAINS = {"runs/sim_pretrain/best_model.pt": "configs/ce_sim_pretrain.yaml",
              "runs/sim_pretrain_36/best_model.pt": "configs/ce_sim_pretrain_36.yaml"}
 #: Sweep directory -> the command-line arguments of ``noisyfer sweep`` that make it.
@@ -267,6 +275,34 @@ def early_figures(run: Path) -> dict:
     return out
 
 
+def before_after(records: list[dict], before_file: Path = BEFORE) -> str:
+    """Last-epoch test accuracy before issue 14 (archived table) and now, at 20 % and 40 % symmetric and
+    30 % asymmetric noise; rows: ``ce``, the methods issue 14 changed, then the others."""
+    before = {}
+    with open(before_file, newline="") as handle:
+        for line in csv.DictReader(handle):
+            if line["metric"] == "accuracy":
+                spread = f" ± {float(line['last_std']):.1f}" if line["last_std"] else ""
+                n = "" if line["n"] == "3" else f" (n={line['n']})"
+                before[line["method"], line["noise_kind"], float(line["noise_rate"])] = f"{float(line['last_mean']):.1f}{spread}{n}"
+    settings = [("symmetric", 0.2, "sim_memorization"), ("symmetric", 0.4, "sim_memorization"),
+                ("asymmetric", 0.3, "sim_memorization_asym")]
+    order = ["ce", *CHANGED]
+    methods = sorted({key[0] for key in before}, key=lambda m: (order.index(m) if m in order else len(order), m))
+    lines = []
+    for method in methods:
+        line = [method, CHANGED.get(method, "-")]
+        for kind, rate, sweep in settings:
+            now = cell(select(records, sweep=f"sweeps/{sweep}", method=method, noise_kind=kind, noise_rate=rate),
+                       ("accuracy_last",))
+            then = before.get((method, kind, rate), "-")
+            line.append("-" if then == now == "-" else f"{then} → {now}")
+        lines.append(line)
+    return ("Before and after issue 14: test accuracy at the last epoch (%), before (README at 4da6cb7, "
+            "another stand-in) → now\n\n"
+            + table(["method", "changed", "symm. 20 %", "symm. 40 %", "asym. 30 %"], lines))
+
+
 def claims(records: list[dict]) -> str:
     def of(sweep: str) -> list[dict]:
         return select(records, sweep=sweep)
@@ -389,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
             if Path(weights).is_file():
                 print(f"{weights}: weights sha256 {weights_digest(weights)}")
         print(claims(records))
+        print()
+        print(before_after(records))
     except UserError as error:
         print(f"paper_claims: {error}", file=sys.stderr)
         return 2

@@ -106,3 +106,17 @@ def test_early_figures_find_the_lowest_of_the_first_epochs_and_weigh_the_consist
     ce = _fake_run(tmp_path / "ce", {"name": "ce"}, {"method": "ce"}, [{k: v for k, v in r.items() if "train" not in k}
                                                                        for r in epochs])
     assert "consistency_over_ce_first" not in claims.early_figures(ce)
+
+
+def test_before_after_pairs_the_archived_cell_with_todays_runs(claims, tmp_path):
+    before = tmp_path / "before.csv"
+    before.write_text("metric,method,noise_kind,noise_rate,n,last_mean,last_std,best_mean,best_std\n"
+                      "accuracy,lrn,symmetric,0.4,3,61.6,1.0,74.0,2.8\n"
+                      "balanced_accuracy,lrn,symmetric,0.4,3,50.7,2.8,60.4,7.2\n"
+                      "accuracy,gce,symmetric,0.2,1,75.1,,77.4,\n")
+    runs = [{"sweep": "sweeps/sim_memorization", "method": "lrn", "noise_kind": "symmetric", "noise_rate": 0.4,
+             "accuracy_last": a} for a in (0.62, 0.64, 0.66)]
+    text = claims.before_after(runs, before)
+    lrn = next(line for line in text.splitlines() if line.startswith("| lrn |"))
+    assert lrn == f"| lrn | {claims.CHANGED['lrn']} | - | 61.6 ± 1.0 → 64.0 ± 2.0 | - |"
+    assert "| gce | - | 75.1 (n=1) → - | - | - |" in text
