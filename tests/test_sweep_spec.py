@@ -124,3 +124,38 @@ def test_plan_of_existing_runs(tmp_path):
     with pytest.raises(UserError, match=r"other settings \(train.lr\)"):
         plan_point(point, changed, run)
     assert differing_keys({"a": {"b": 1, "c": [1, 2]}}, {"a": {"b": 1.0, "c": (1, 2)}}) == []
+
+
+def test_an_axis_narrowed_to_one_value_keeps_its_place_in_run_names(tmp_path, tiny_overrides):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "set": dict(parse_override(o) for o in tiny_overrides if not o.startswith("out=")),
+        "grid": {"noise.rate": [0.1, 0.2], "method": ["ce", "scn"], "seed": [0, 1]}}, sort_keys=False))
+    narrowed = SweepSpec.from_args([str(sweep), "method=scn", "noise.rate=0.2", "train.lr=0.01"])
+    points = narrowed.points()
+    assert [p.name for p in points] == ["noise.rate-0.2__method-scn__seed-0", "noise.rate-0.2__method-scn__seed-1"]
+    assert [p.former_name for p in points] == ["seed-0", "seed-1"]  # the names one-value narrowing used to give
+    assert narrowed.fixed["train.lr"] == 0.01  # a key that is no axis of the file stays a fixed setting
+    assert all(p.former_name is None for p in SweepSpec.from_args([str(sweep), "method=scn,ce"]).points())
+
+
+def test_a_run_named_before_one_value_narrowing_is_renamed_not_trained_again(tmp_path, tiny_overrides):
+    from noisyfer.sweep.runner import plan_sweep
+
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "set": {**dict(parse_override(o) for o in tiny_overrides if not o.startswith("out=")), "train.epochs": 1},
+        "grid": {"method": ["ce", "scn"], "seed": [0]}}, sort_keys=False))
+    spec = SweepSpec.from_args([str(sweep), "method=ce"])
+    out = tmp_path / "sweep"
+    former = out / "runs" / "seed-0"
+    former.mkdir(parents=True)
+    config = spec.resolved(runs_dir=out / "runs")[0][1]
+    (former / "config.yaml").write_text(yaml.safe_dump({**config, "name": "seed-0"}))  # the run, named as before
+    lines = []
+    plans = plan_sweep(spec, out, dry_run=True, echo=lines.append)
+    assert former.is_dir() and plans[0].run_dir == former  # a dry run renames nothing
+    assert any("rename seed-0 -> method-ce__seed-0" in line for line in lines)
+    plans = plan_sweep(spec, out, echo=lines.append)
+    assert not former.exists() and (out / "runs" / "method-ce__seed-0" / "config.yaml").is_file()
+    assert plans[0].run_dir == out / "runs" / "method-ce__seed-0"

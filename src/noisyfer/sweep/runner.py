@@ -274,6 +274,33 @@ class _Terminated(Exception):
     pass
 
 
+def adopt_former_runs(points: list[GridPoint], runs_dir: Path, *, dry_run: bool,
+                      echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """``{point name: its run directory}``, after renaming runs made under a point's former name.
+
+    Before an axis narrowed to one value kept its place in run names, ``method=lrn`` named the runs of a
+    sweep file without ``method-lrn``: such a run directory (a run's ``config.yaml`` and more) is renamed
+    to the point's name, so finished runs are skipped and unfinished ones resumed instead of trained
+    again. A dry run renames nothing and plans from the former directory.
+    """
+    run_dirs = {}
+    for point in points:
+        run_dir = runs_dir / point.name
+        former = runs_dir / point.former_name if point.former_name not in (None, point.name) else None
+        if former is not None and not run_dir.exists() and (former / "config.yaml").is_file():
+            if dry_run:
+                echo(f"  rename {point.former_name} -> {point.name}  (its name before one-value narrowing kept the axis)")
+                run_dir = former
+            else:
+                try:
+                    os.rename(former, run_dir)
+                    echo(f"renamed {former} -> {run_dir} (its name before one-value narrowing kept the axis)")
+                except FileNotFoundError:  # another process of this sweep renamed it first
+                    pass
+        run_dirs[point.name] = run_dir
+    return run_dirs
+
+
 def plan_sweep(spec: SweepSpec, sweep_dir: str | Path, *, shard: tuple[int, int] = (1, 1), dry_run: bool = False,
                echo: Callable[[str], None] = print) -> list[Planned]:
     """Plan this shard's points (the first step of every executor): print what is to start, resume and skip;
@@ -292,7 +319,8 @@ def plan_sweep(spec: SweepSpec, sweep_dir: str | Path, *, shard: tuple[int, int]
     runs_dir = sweep_dir / "runs"
     refused: list | None = [] if dry_run else None  # a dry run lists every refused point; a real run stops at one
     resolved = spec.resolved(runs_dir=runs_dir, shard=shard, refused=refused)
-    plans = [plan_point(point, config, runs_dir / point.name) for point, config in resolved]
+    run_dirs = adopt_former_runs([point for point, _ in resolved], runs_dir, dry_run=dry_run, echo=echo)
+    plans = [plan_point(point, config, run_dirs[point.name]) for point, config in resolved]
     total = len(spec.points())
     echo(f"sweep {sweep_dir}: {total} points, shard {shard[0]}/{shard[1]} has {len(plans) + len(refused or [])}: "
          + ", ".join(f"{sum(p.action == a for p in plans)} to {a}" for a in ("start", "resume", "skip"))

@@ -34,7 +34,9 @@ A point's configuration is built in layers: ``base``, its ``config`` file, ``set
 method, then the grid values. When the method named by a later layer differs from a file layer's, that file's method
 options are dropped (they belong to another method). Every point is validated before anything runs.
 Each point has a deterministic name made of its grid values (``method-ce__noise.rate-0.2__seed-0``),
-which is its run directory's name: a sweep re-run finds its runs again.
+which is its run directory's name: a sweep re-run finds its runs again. A file's axis narrowed on the
+command line, to several values or to one (``method=scn``), stays an axis, so its runs have the names
+they have in the full sweep; a key that is no axis of the file, given one value, is a fixed setting.
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ class GridPoint:
     index: int
     values: dict[str, Any]
     name: str
+    #: The name the run had before a file's axis narrowed to one value on the command line stayed in run
+    #: names (that axis left out); ``None`` when nothing was narrowed to one value.
+    former_name: str | None = None
 
 
 @dataclass
@@ -104,6 +109,8 @@ class SweepSpec:
     replicates: tuple[str, ...] = DEFAULT_REPLICATES
     out: str | None = None
     source: str | None = None
+    #: The file's axes narrowed to one value on the command line (they keep their place in run names).
+    narrowed_to_one: set[str] = field(default_factory=set)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -160,7 +167,9 @@ class SweepSpec:
                 continue
             spec.fixed.pop(key, None)
             values = split_grid_value(item.split("=", 1)[1])
-            if len(values) > 1 or key == "config" or (key in METHOD_KEYS and values == [ALL_METHODS]):
+            if len(values) > 1 or key == "config" or key in spec.grid or (key in METHOD_KEYS and values == [ALL_METHODS]):
+                if len(values) == 1 and key in spec.grid:
+                    spec.narrowed_to_one.add(key)
                 spec.add_axis(key, values, where=item)  # a file's axis keeps its place: same run names
             else:
                 spec.grid.pop(key, None)
@@ -211,8 +220,12 @@ class SweepSpec:
         points = []
         for index, combo in enumerate(itertools.product(*(self.axis_values(k) for k in keys))):
             values = dict(zip(keys, combo))
-            name = "__".join(f"{_slug(k)}-{_slug(_value_text(k, v))}" for k, v in values.items()) or "run"
-            points.append(GridPoint(index=index, values=values, name=name))
+            parts = {k: f"{_slug(k)}-{_slug(_value_text(k, v))}" for k, v in values.items()}
+            name = "__".join(parts.values()) or "run"
+            former = None
+            if self.narrowed_to_one:
+                former = "__".join(part for k, part in parts.items() if k not in self.narrowed_to_one) or "run"
+            points.append(GridPoint(index=index, values=values, name=name, former_name=former))
         return points
 
     def point_tree(self, point: GridPoint, *, runs_dir: str | Path) -> dict:
