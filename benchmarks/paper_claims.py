@@ -394,8 +394,8 @@ def claims(records: list[dict]) -> str:
                     "weighted CAM-consistency term over the cross-entropy at epoch 1; last epoch (%)\n\n"
                     + table(["", "epoch 1", "lowest", "top-class share", "consistency / CE", "last"], lines))
 
-    columns = [("symm. 40 %", select(main, noise_rate=0.4)), ("symm. 20 %", select(main, noise_rate=0.2)),
-               ("clean", select(main, noise_rate=0.0)), ("asym. 30 %", asym),
+    columns = [("clean", select(main, noise_rate=0.0)), ("symm. 20 %", select(main, noise_rate=0.2)),
+               ("symm. 40 %", select(main, noise_rate=0.4)), ("asym. 30 %", asym),
                ("population 2, symm. 40 %", select(pop2, noise_rate=0.4))]
     columns = [(title, rows) for title, rows in columns if rows]
     methods = sorted({r["method"] for _, rows in columns for r in rows}, key=lambda m: (m != "ce", m))
