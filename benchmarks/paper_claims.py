@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from noisyfer.analysis.fidelity import run_label_distribution_closeness
 from noisyfer.analysis.relabel import relabel_report
 from noisyfer.analysis.rundata import RunData
@@ -217,9 +216,9 @@ def cell(rows: list[dict], fields=("accuracy_last", "accuracy_best"), *, scale: 
     return " / ".join(parts) + ("" if count == 3 else f" (n={count})")
 
 
-def mean_cell(rows: list[dict], field: str, fmt: str) -> str:
+def mean_cell(rows: list[dict], field: str, fmt: str, *, scale: float = 1.0) -> str:
     mean, _, count = mean_std([r.get(field) for r in rows])
-    return "-" if count == 0 else format(mean, fmt)
+    return "-" if count == 0 else format(mean * scale, fmt)
 
 
 def table(header: list[str], lines: list[list[str]]) -> str:
@@ -377,8 +376,7 @@ def claims(records: list[dict]) -> str:
 
     def early(label, rows):
         def percent(field):
-            mean = mean_cell(rows, field, ".6f")
-            return mean if mean == "-" else f"{100 * float(mean):.1f}"
+            return mean_cell(rows, field, ".1f", scale=100.0)
         dip = percent("accuracy_dip")
         if len(rows) == 1 and dip != "-":
             dip += f" (epoch {mean_cell(rows, 'dip_epoch', '.0f')})"

@@ -13,7 +13,8 @@ import yaml
 from noisyfer.config import config_from_args
 from noisyfer.engine.provenance import absolute_paths
 from noisyfer.sweep import SweepSpec, collect_sweep, run_sweep, write_outputs
-from noisyfer.sweep.runner import failure_path, plan_point
+from noisyfer.sweep.planning import plan_point
+from noisyfer.sweep.runner import failure_path
 
 
 def _fake_training(script: str):

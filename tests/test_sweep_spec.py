@@ -140,7 +140,7 @@ def test_an_axis_narrowed_to_one_value_keeps_its_place_in_run_names(tmp_path, ti
 
 
 def test_a_run_named_before_one_value_narrowing_is_renamed_not_trained_again(tmp_path, tiny_overrides):
-    from noisyfer.sweep.runner import plan_sweep
+    from noisyfer.sweep.planning import plan_sweep
 
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({

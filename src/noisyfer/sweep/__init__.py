@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from .aggregate import METRIC_TITLES, METRICS, PaperTable, aggregate, mean_std, paper_table
 from .outputs import write_outputs
+from .planning import Planned, plan_point
 from .results import RESULT_METRICS, collect_runs, collect_sweep, load_sweep_spec, rows_to_csv, write_rows
-from .runner import Planned, plan_point, run_sweep
+from .runner import run_sweep
 from .spec import DEFAULT_REPLICATES, GridPoint, SweepSpec, parse_shard, split_grid_value
 
 __all__ = [

@@ -33,7 +33,8 @@ from submitit.core.utils import DelayedSubmission
 from submitit.helpers import Checkpointable
 
 from ..errors import UserError
-from .runner import Planned, PointAttempt, outcome_line, plan_sweep
+from .planning import Planned, plan_sweep
+from .runner import PointAttempt, outcome_line
 from .scheduler_options import SchedulerOptions
 from .spec import GridPoint, SweepSpec
 
@@ -172,7 +173,7 @@ def submit_sweep(spec: SweepSpec, sweep_dir: str | Path, *, options: SchedulerOp
     Raises
     ------
     UserError
-        As :func:`~noisyfer.sweep.runner.plan_sweep`; ``slurm``: no Slurm here, or sbatch refused the job.
+        As :func:`~noisyfer.sweep.planning.plan_sweep`; ``slurm``: no Slurm here, or sbatch refused the job.
     KeyboardInterrupt
         ``local``, on Ctrl-C or SIGTERM, after cancelling the running jobs (run again to continue).
     """
